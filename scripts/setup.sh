@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Installs what rnn-lab needs once: libtorch 2.11.0 (from PyPI's torch wheel,
+# the pair tch 0.24 is built for) plus matplotlib and safetensors for the
+# scripts, in a virtualenv cached outside the repository, then links it as
+# .libtorch and .venv so plain `cargo build` and scripts/reference.py find it.
+# Idempotent: a second run only checks and takes seconds.
+#
+#   RNN_LAB_CACHE  where the virtualenv lives (default ~/.cache/rnn-lab)
+#   PYTHON         the Python 3 used to create it (default python3)
+#   LIBTORCH       if you set it, cargo uses your libtorch instead of this one
+set -euo pipefail
+
+TORCH_VERSION=2.11.0
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cache=${RNN_LAB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/rnn-lab}
+venv=$cache/venv-torch-$TORCH_VERSION
+python=${PYTHON:-python3}
+
+ready() {
+  "$venv/bin/python" - "$TORCH_VERSION" <<'PY' 2>/dev/null
+import sys, importlib.util
+import torch
+assert torch.__version__.split("+")[0] == sys.argv[1], torch.__version__
+for mod in ("matplotlib", "safetensors", "numpy"):
+    assert importlib.util.find_spec(mod), mod
+PY
+}
+
+if [ -x "$venv/bin/python" ] && ready; then
+  echo "setup: torch $TORCH_VERSION already installed in $venv"
+else
+  command -v "$python" >/dev/null || { echo "setup: $python not found; install Python 3 or set PYTHON" >&2; exit 1; }
+  echo "setup: installing torch==$TORCH_VERSION, matplotlib, safetensors into $venv (about 4.6 GB, once)"
+  mkdir -p "$cache"
+  "$python" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+    "torch==$TORCH_VERSION" matplotlib safetensors numpy
+  ready || { echo "setup: torch $TORCH_VERSION did not import from $venv; remove that folder and rerun" >&2; exit 1; }
+fi
+
+torch_dir=$("$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
+ln -sfn "$torch_dir" "$root/.libtorch"
+ln -sfn "$venv" "$root/.venv"
+echo "setup: .libtorch -> $torch_dir"
+if [ -n "${LIBTORCH:-}" ]; then
+  echo "setup: note: LIBTORCH=$LIBTORCH is set and takes precedence over .libtorch for cargo"
+fi

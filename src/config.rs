@@ -1,0 +1,513 @@
+//! Run settings as plain structs: what one training run uses, validated in
+//! one place, serialised beside its outputs so it is enough to rerun it.
+
+use std::{fmt, str::FromStr};
+
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+
+/// Which synthetic long-term-dependency task generates the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Hochreiter & Schmidhuber's multiplication problem (the blog's task).
+    Multiply,
+    /// The adding problem: target is the sum of the two marked values.
+    Add,
+}
+
+/// The recurrent cell of the stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cell {
+    /// Elman RNN with tanh (Keras SimpleRNN).
+    Rnn,
+    Lstm,
+    Gru,
+}
+
+/// How the initial weights are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitScheme {
+    /// Keras defaults: glorot_uniform input kernels, orthogonal recurrent
+    /// kernels, zero biases (LSTM forget gate 1), and Keras's single bias
+    /// for SimpleRNN and LSTM.
+    Keras,
+    /// PyTorch defaults: U(-1/sqrt(H), 1/sqrt(H)) everywhere in the stack,
+    /// nn.Linear's kaiming_uniform(a=sqrt(5)) head.
+    Torch,
+}
+
+/// Where the run computes. The data and initial weights are always drawn
+/// on the CPU, so every device sees the same numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum DeviceSpec {
+    /// CUDA when a GPU is visible, else CPU.
+    Auto,
+    Cpu,
+    /// `cuda` (device 0) or `cuda:N`.
+    Cuda(usize),
+}
+
+macro_rules! keyword_enum {
+    ($ty:ident, $what:literal, $($variant:ident => $name:literal),+) => {
+        impl $ty {
+            /// Every value, in the order the CLI lists them.
+            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
+            /// The name used on the command line and in files.
+            pub fn name(self) -> &'static str {
+                match self { $($ty::$variant => $name),+ }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+        impl FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s.to_ascii_lowercase().as_str() {
+                    $($name => Ok($ty::$variant),)+
+                    _ => Err(format!(
+                        "unknown {} '{}' (expected one of: {})",
+                        $what, s, [$($name),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+keyword_enum!(Task, "task", Multiply => "multiply", Add => "add");
+keyword_enum!(Cell, "model", Rnn => "rnn", Lstm => "lstm", Gru => "gru");
+keyword_enum!(InitScheme, "init", Keras => "keras", Torch => "torch");
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceSpec::Auto => f.write_str("auto"),
+            DeviceSpec::Cpu => f.write_str("cpu"),
+            DeviceSpec::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+impl FromStr for DeviceSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let lower = s.to_ascii_lowercase();
+        match lower.as_str() {
+            "auto" => Ok(DeviceSpec::Auto),
+            "cpu" => Ok(DeviceSpec::Cpu),
+            "cuda" => Ok(DeviceSpec::Cuda(0)),
+            _ => lower
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(DeviceSpec::Cuda)
+                .ok_or_else(|| {
+                    format!("unknown device '{s}' (expected auto, cpu, cuda or cuda:N)")
+                }),
+        }
+    }
+}
+
+impl From<DeviceSpec> for String {
+    fn from(d: DeviceSpec) -> String {
+        d.to_string()
+    }
+}
+
+impl TryFrom<String> for DeviceSpec {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+/// Everything one training run uses. `Default` is the blog's experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    pub task: Task,
+    /// Rows generated in total (fit rows first, the rest is the test set).
+    pub samples: i64,
+    /// Time steps per sample.
+    pub seq_len: i64,
+    /// Rows handed to Keras's `fit`; rows after them are the test set.
+    pub fit_rows: i64,
+    /// Keras's `validation_split`: the last share of the fit rows.
+    pub val_split: f64,
+    pub model: Cell,
+    pub units: i64,
+    pub layers: i64,
+    pub init: InitScheme,
+    pub lr: f64,
+    pub adam_eps: f64,
+    pub batch_size: i64,
+    pub epochs: i64,
+    pub seed: u64,
+    pub device: DeviceSpec,
+    /// CPU threads for libtorch's intra-op parallelism.
+    pub threads: usize,
+}
+
+/// One thread: the blog's model is tiny (30 units), so libtorch's
+/// per-op parallel overhead outweighs the work it splits (see README, Speed).
+pub const DEFAULT_THREADS: usize = 1;
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            task: Task::Multiply,
+            samples: 3000,
+            seq_len: 100,
+            fit_rows: 2560,
+            val_split: 0.2,
+            model: Cell::Lstm,
+            units: 30,
+            layers: 2,
+            init: InitScheme::Keras,
+            lr: 1e-3,
+            adam_eps: 1e-7,
+            batch_size: 32,
+            epochs: 100,
+            seed: 1,
+            device: DeviceSpec::Auto,
+            threads: DEFAULT_THREADS,
+        }
+    }
+}
+
+/// Row counts of the three sets, as Keras's `fit(validation_split=...)`
+/// and the blog's `X[2560:]` test slice make them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitSizes {
+    pub train: i64,
+    pub val: i64,
+    pub test: i64,
+}
+
+impl TrainConfig {
+    /// Checks every setting; the message names the flag and how to fix it.
+    pub fn validate(&self) -> Result<()> {
+        positive("--samples", self.samples)?;
+        if self.seq_len < 2 {
+            bail!(
+                "--seq-len must be at least 2 (two distinct marked steps), got {}",
+                self.seq_len
+            );
+        }
+        positive("--fit-rows", self.fit_rows)?;
+        if self.fit_rows >= self.samples {
+            bail!(
+                "--fit-rows ({}) must be less than --samples ({}): the rows after the fit rows are the test set",
+                self.fit_rows,
+                self.samples
+            );
+        }
+        if !(self.val_split > 0.0 && self.val_split < 1.0) {
+            bail!("--val-split must be in (0, 1), got {}", self.val_split);
+        }
+        let sizes = self.split_sizes();
+        if sizes.train < 1 || sizes.val < 1 {
+            bail!(
+                "--val-split {} of {} fit rows leaves {} training and {} validation rows; both must be at least 1",
+                self.val_split,
+                self.fit_rows,
+                sizes.train,
+                sizes.val
+            );
+        }
+        positive("--units", self.units)?;
+        positive("--layers", self.layers)?;
+        positive("--batch-size", self.batch_size)?;
+        positive("--epochs", self.epochs)?;
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            bail!("--lr must be a positive number, got {}", self.lr);
+        }
+        if !(self.adam_eps.is_finite() && self.adam_eps > 0.0) {
+            bail!(
+                "--adam-eps must be a positive number, got {}",
+                self.adam_eps
+            );
+        }
+        if self.threads < 1 {
+            bail!("--threads must be at least 1, got {}", self.threads);
+        }
+        Ok(())
+    }
+
+    /// Keras: `split_at = floor(n * (1 - validation_split))`, the validation
+    /// rows are the last ones, taken before any shuffling.
+    pub fn split_sizes(&self) -> SplitSizes {
+        let train = (self.fit_rows as f64 * (1.0 - self.val_split)).floor() as i64;
+        SplitSizes {
+            train,
+            val: self.fit_rows - train,
+            test: self.samples - self.fit_rows,
+        }
+    }
+}
+
+fn positive(flag: &str, value: i64) -> Result<()> {
+    if value < 1 {
+        bail!("{flag} must be at least 1, got {value}");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blog_split_is_keras_split() {
+        let sizes = TrainConfig::default().split_sizes();
+        assert_eq!(
+            sizes,
+            SplitSizes {
+                train: 2048,
+                val: 512,
+                test: 440
+            }
+        );
+    }
+
+    #[test]
+    fn split_floors_like_keras() {
+        let c = TrainConfig {
+            fit_rows: 101,
+            val_split: 0.3,
+            ..TrainConfig::default()
+        };
+        // floor(101 * 0.7) = floor(70.7) = 70
+        assert_eq!(
+            c.split_sizes(),
+            SplitSizes {
+                train: 70,
+                val: 31,
+                test: 2899
+            }
+        );
+    }
+
+    #[test]
+    fn rejects_bad_settings_with_the_flag_name() {
+        let cases: Vec<(TrainConfig, &str)> = vec![
+            (
+                TrainConfig {
+                    samples: 0,
+                    ..Default::default()
+                },
+                "--samples must be at least 1, got 0",
+            ),
+            (
+                TrainConfig {
+                    seq_len: 1,
+                    ..Default::default()
+                },
+                "--seq-len must be at least 2",
+            ),
+            (
+                TrainConfig {
+                    fit_rows: 3000,
+                    ..Default::default()
+                },
+                "--fit-rows (3000) must be less than --samples (3000)",
+            ),
+            (
+                TrainConfig {
+                    fit_rows: 4000,
+                    ..Default::default()
+                },
+                "--fit-rows (4000) must be less than",
+            ),
+            (
+                TrainConfig {
+                    val_split: 1.5,
+                    ..Default::default()
+                },
+                "--val-split must be in (0, 1), got 1.5",
+            ),
+            (
+                TrainConfig {
+                    val_split: 0.0,
+                    ..Default::default()
+                },
+                "--val-split must be in (0, 1), got 0",
+            ),
+            (
+                TrainConfig {
+                    val_split: f64::NAN,
+                    ..Default::default()
+                },
+                "--val-split must be in (0, 1), got NaN",
+            ),
+            (
+                TrainConfig {
+                    fit_rows: 1,
+                    val_split: 0.5,
+                    ..Default::default()
+                },
+                "leaves 0 training and 1 validation",
+            ),
+            (
+                TrainConfig {
+                    units: -3,
+                    ..Default::default()
+                },
+                "--units must be at least 1, got -3",
+            ),
+            (
+                TrainConfig {
+                    layers: 0,
+                    ..Default::default()
+                },
+                "--layers must be at least 1",
+            ),
+            (
+                TrainConfig {
+                    batch_size: 0,
+                    ..Default::default()
+                },
+                "--batch-size must be at least 1",
+            ),
+            (
+                TrainConfig {
+                    epochs: 0,
+                    ..Default::default()
+                },
+                "--epochs must be at least 1",
+            ),
+            (
+                TrainConfig {
+                    lr: -1.0,
+                    ..Default::default()
+                },
+                "--lr must be a positive number, got -1",
+            ),
+            (
+                TrainConfig {
+                    adam_eps: f64::INFINITY,
+                    ..Default::default()
+                },
+                "--adam-eps must be a positive number",
+            ),
+            (
+                TrainConfig {
+                    threads: 0,
+                    ..Default::default()
+                },
+                "--threads must be at least 1",
+            ),
+        ];
+        for (config, expected) in cases {
+            match config.validate() {
+                Ok(()) => panic!("accepted {config:?}, expected error {expected:?}"),
+                Err(e) => assert!(
+                    e.to_string().contains(expected),
+                    "{e} does not contain {expected}"
+                ),
+            }
+        }
+        assert!(TrainConfig::default().validate().is_ok());
+        // The smallest split that leaves one row in each set is accepted.
+        assert!(TrainConfig {
+            fit_rows: 2,
+            val_split: 0.5,
+            ..Default::default()
+        }
+        .validate()
+        .is_ok());
+    }
+
+    #[test]
+    fn keywords_parse_and_print() {
+        assert_eq!("LSTM".parse::<Cell>().unwrap(), Cell::Lstm);
+        assert_eq!("gru".parse::<Cell>().unwrap().to_string(), "gru");
+        assert_eq!("torch".parse::<InitScheme>().unwrap(), InitScheme::Torch);
+        assert_eq!("add".parse::<Task>().unwrap(), Task::Add);
+        assert_eq!(
+            "transformer".parse::<Cell>().unwrap_err(),
+            "unknown model 'transformer' (expected one of: rnn, lstm, gru)"
+        );
+        assert_eq!("cuda".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(0));
+        assert_eq!("cuda:3".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(3));
+        assert_eq!(
+            "cuda:3".parse::<DeviceSpec>().unwrap().to_string(),
+            "cuda:3"
+        );
+        assert!("cuda:x"
+            .parse::<DeviceSpec>()
+            .unwrap_err()
+            .contains("expected auto, cpu, cuda or cuda:N"));
+    }
+
+    #[test]
+    fn config_round_trips_through_json() {
+        let c = TrainConfig {
+            device: DeviceSpec::Cuda(1),
+            model: Cell::Gru,
+            ..Default::default()
+        };
+        let json = serde_json::to_string(&c).unwrap();
+        assert!(json.contains("\"device\":\"cuda:1\""), "{json}");
+        assert!(json.contains("\"model\":\"gru\""), "{json}");
+        assert_eq!(serde_json::from_str::<TrainConfig>(&json).unwrap(), c);
+    }
+}
+
+/// Parses a seed list: `3`, `1,4,9`, `1..5` (inclusive), or a mix
+/// (`1..3,7`). Duplicates are an error, as they would overwrite a run.
+pub fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
+    let bad = || format!("invalid seed list '{text}' (expected e.g. 1, 1,4,9 or 1..5)");
+    let mut seeds = Vec::new();
+    for part in text.split(',').map(str::trim) {
+        if let Some((a, b)) = part.split_once("..") {
+            let (a, b): (u64, u64) = (
+                a.trim().parse().map_err(|_| bad())?,
+                b.trim().parse().map_err(|_| bad())?,
+            );
+            if a > b {
+                return Err(format!("invalid seed range '{part}': {a} is above {b}"));
+            }
+            if b - a >= 100_000 {
+                return Err(format!(
+                    "seed range '{part}' is too long (at most 100000 seeds)"
+                ));
+            }
+            seeds.extend(a..=b);
+        } else {
+            seeds.push(part.parse().map_err(|_| bad())?);
+        }
+    }
+    let mut sorted = seeds.clone();
+    sorted.sort_unstable();
+    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
+        return Err(format!("seed {} appears twice in '{text}'", w[0]));
+    }
+    Ok(seeds)
+}
+
+#[cfg(test)]
+mod seed_list_tests {
+    use super::parse_seeds;
+
+    #[test]
+    fn seed_lists() {
+        assert_eq!(parse_seeds("3").unwrap(), [3]);
+        assert_eq!(parse_seeds("1..5").unwrap(), [1, 2, 3, 4, 5]);
+        assert_eq!(parse_seeds("1,4,9").unwrap(), [1, 4, 9]);
+        assert_eq!(parse_seeds("1..2, 7").unwrap(), [1, 2, 7]);
+        assert!(parse_seeds("5..1").unwrap_err().contains("5 is above 1"));
+        assert!(parse_seeds("1,x")
+            .unwrap_err()
+            .contains("invalid seed list '1,x'"));
+        assert!(parse_seeds("").is_err());
+        assert!(parse_seeds("1..3,2")
+            .unwrap_err()
+            .contains("seed 2 appears twice"));
+    }
+}

@@ -1,0 +1,189 @@
+//! Task generators straight into tensors (on the CPU, from the seed) and the
+//! Keras-style fit/validation/test split.
+
+use anyhow::{Context, Result};
+use tch::{Device, Kind, Tensor};
+
+use crate::config::{Task, TrainConfig};
+use crate::seed::{seed_stream, Stream};
+
+/// Inputs `x` of shape `[n, seq_len, 2]` (feature 0 the marker, feature 1
+/// the value) and targets `y` of shape `[n, 1]`, float32.
+#[derive(Debug)]
+pub struct Dataset {
+    pub x: Tensor,
+    pub y: Tensor,
+}
+
+/// The three sets of one run, as the blog makes them: Keras's `fit` gets
+/// the first `fit_rows`, its `validation_split` takes the last share of
+/// those, and the rows after `fit_rows` are the test set.
+#[derive(Debug)]
+pub struct Split {
+    pub train_x: Tensor,
+    pub train_y: Tensor,
+    pub val_x: Tensor,
+    pub val_y: Tensor,
+    pub test_x: Tensor,
+    pub test_y: Tensor,
+}
+
+/// Generates `samples` rows of `task` on the CPU from libtorch's generator,
+/// seeded from `seed`'s data stream. The ops and their order are exactly
+/// those of `scripts/reference.py`, so PyTorch rebuilds the same tensors:
+/// values ~ U[0, 1); first marked step i ~ U{0..L-1}; second j drawn from
+/// the L-1 other steps (j' ~ U{0..L-2}, j = j' + (j' >= i)).
+pub fn generate(task: Task, samples: i64, seq_len: i64, seed: u64) -> Result<Dataset> {
+    tch::manual_seed(seed_stream(seed, Stream::Data));
+    let cpu_f32 = (Kind::Float, Device::Cpu);
+    let cpu_i64 = (Kind::Int64, Device::Cpu);
+    let build = || -> Result<Dataset, tch::TchError> {
+        let values = Tensor::f_rand([samples, seq_len], cpu_f32)?;
+        let i = Tensor::f_randint(seq_len, [samples, 1], cpu_i64)?;
+        let j = Tensor::f_randint(seq_len - 1, [samples, 1], cpu_i64)?;
+        let j = j.f_add(&j.f_ge_tensor(&i)?.f_to_kind(Kind::Int64)?)?;
+        let marker = Tensor::f_zeros([samples, seq_len], cpu_f32)?
+            .f_scatter_value(1, &i, 1.0)?
+            .f_scatter_value(1, &j, 1.0)?;
+        let vi = values.f_gather(1, &i, false)?;
+        let vj = values.f_gather(1, &j, false)?;
+        let y = match task {
+            Task::Multiply => vi.f_mul(&vj)?,
+            Task::Add => vi.f_add(&vj)?,
+        };
+        let x = Tensor::f_stack(&[marker, values], 2)?;
+        Ok(Dataset { x, y })
+    };
+    build().with_context(|| {
+        format!(
+            "cannot generate {samples} samples of length {seq_len}: lower --samples or --seq-len"
+        )
+    })
+}
+
+impl Dataset {
+    /// Generates the data set of `config`.
+    pub fn for_config(config: &TrainConfig) -> Result<Dataset> {
+        generate(config.task, config.samples, config.seq_len, config.seed)
+    }
+
+    /// Splits as Keras does (validation rows taken from the end of the fit
+    /// rows, before any shuffling) and moves every set to `device` once.
+    pub fn split(&self, config: &TrainConfig, device: Device) -> Result<Split> {
+        let sizes = config.split_sizes();
+        let rows = |start: i64, len: i64| -> Result<(Tensor, Tensor)> {
+            let x = self.x.f_narrow(0, start, len)?.f_to(device)?;
+            let y = self.y.f_narrow(0, start, len)?.f_to(device)?;
+            Ok((x, y))
+        };
+        let (train_x, train_y) = rows(0, sizes.train).context("moving the training rows")?;
+        let (val_x, val_y) = rows(sizes.train, sizes.val).context("moving the validation rows")?;
+        let (test_x, test_y) = rows(config.fit_rows, sizes.test).context("moving the test rows")?;
+        Ok(Split {
+            train_x,
+            train_y,
+            val_x,
+            val_y,
+            test_x,
+            test_y,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::DeviceSpec;
+
+    fn to_vec(t: &Tensor) -> Vec<f32> {
+        Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()
+    }
+
+    #[test]
+    fn multiply_rows_have_two_markers_and_the_product_as_target() {
+        let d = generate(Task::Multiply, 200, 17, 5).unwrap();
+        assert_eq!(d.x.size(), [200, 17, 2]);
+        assert_eq!(d.y.size(), [200, 1]);
+        assert_eq!(d.x.kind(), Kind::Float);
+        let markers = d.x.select(2, 0);
+        let values = d.x.select(2, 1);
+        // Exactly two ones per row, everything else zero.
+        assert_eq!(
+            to_vec(&markers.sum_dim_intlist(1, false, Kind::Float)),
+            vec![2.0; 200]
+        );
+        assert_eq!(
+            to_vec(
+                &markers
+                    .eq(1.0)
+                    .logical_or(&markers.eq(0.0))
+                    .to_kind(Kind::Float)
+                    .min()
+            ),
+            [1.0]
+        );
+        // Target = product of the marked values, bit for bit.
+        let masked = values.where_self(&markers.eq(1.0), &Tensor::ones_like(&values));
+        let product = masked.prod_dim_int(1, true, Kind::Float);
+        assert_eq!(to_vec(&product), to_vec(&d.y));
+        // Values in [0, 1), targets in [0, 1).
+        assert!(values.min().double_value(&[]) >= 0.0);
+        assert!(values.max().double_value(&[]) < 1.0);
+        assert!(d.y.max().double_value(&[]) < 1.0);
+    }
+
+    #[test]
+    fn add_target_is_the_sum_of_the_marked_values() {
+        let d = generate(Task::Add, 300, 10, 2).unwrap();
+        let markers = d.x.select(2, 0);
+        let values = d.x.select(2, 1);
+        let sum = (&values * &markers).sum_dim_intlist(1, true, Kind::Float);
+        let diff = (&sum - &d.y).abs().max().double_value(&[]);
+        assert!(diff < 1e-6, "largest difference {diff}");
+        assert!(d.y.min().double_value(&[]) >= 0.0 && d.y.max().double_value(&[]) < 2.0);
+        // Mean of U[0,1) + U[0,1) is 1; variance 1/6.
+        let mean = d.y.mean(Kind::Float).double_value(&[]);
+        assert!((mean - 1.0).abs() < 0.06, "mean {mean}");
+    }
+
+    #[test]
+    fn marked_positions_cover_every_step() {
+        let d = generate(Task::Multiply, 2000, 5, 9).unwrap();
+        let per_step = to_vec(&d.x.select(2, 0).sum_dim_intlist(0, false, Kind::Float));
+        // 4000 marks over 5 steps: about 800 each.
+        for (step, count) in per_step.iter().enumerate() {
+            assert!(
+                (*count - 800.0).abs() < 100.0,
+                "step {step} marked {count} times"
+            );
+        }
+    }
+
+    #[test]
+    fn same_seed_same_data_other_seed_other_data() {
+        let a = generate(Task::Multiply, 50, 20, 7).unwrap();
+        let b = generate(Task::Multiply, 50, 20, 7).unwrap();
+        let c = generate(Task::Multiply, 50, 20, 8).unwrap();
+        assert!(a.x.equal(&b.x) && a.y.equal(&b.y));
+        assert!(!a.x.equal(&c.x));
+    }
+
+    #[test]
+    fn split_takes_keras_rows() {
+        let config = TrainConfig {
+            samples: 30,
+            fit_rows: 20,
+            val_split: 0.25,
+            seq_len: 4,
+            ..Default::default()
+        };
+        assert_eq!(config.device, DeviceSpec::Auto);
+        let d = Dataset::for_config(&config).unwrap();
+        let s = d.split(&config, Device::Cpu).unwrap();
+        assert!(s.train_x.equal(&d.x.narrow(0, 0, 15)));
+        assert!(s.val_x.equal(&d.x.narrow(0, 15, 5)));
+        assert!(s.val_y.equal(&d.y.narrow(0, 15, 5)));
+        assert!(s.test_x.equal(&d.x.narrow(0, 20, 10)));
+        assert!(s.test_y.equal(&d.y.narrow(0, 20, 10)));
+    }
+}
