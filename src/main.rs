@@ -46,6 +46,7 @@ struct RuntimeArgs {
 }
 
 #[derive(Args)]
+#[command(allow_negative_numbers = true, args_override_self = true)]
 struct TrainArgs {
     /// multiply (the blog's) or add.
     #[arg(long, default_value = "multiply")]
@@ -101,6 +102,9 @@ struct TrainArgs {
     runtime: RuntimeArgs,
 }
 
+/// A parsed `--seeds` list (an alias, so clap takes it as one value).
+type SeedList = Vec<u64>;
+
 #[derive(Args)]
 struct ReproduceArgs {
     /// Models to run, in order.
@@ -108,7 +112,7 @@ struct ReproduceArgs {
     models: Vec<Cell>,
     /// Seeds: 1, 1,4,9 or 1..5.
     #[arg(long, default_value = "1", value_parser = parse_seeds)]
-    seeds: Vec<u64>,
+    seeds: SeedList,
     /// keras (the blog's) or torch (an ablation).
     #[arg(long, default_value = "keras")]
     init: InitScheme,

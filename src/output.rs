@@ -41,7 +41,7 @@ pub fn check_run_dir(dir: &Path, force: bool) -> Result<()> {
                 dir.display()
             );
         }
-        return check_writable(dir);
+        return check_writable(dir, dir);
     }
     let mut ancestor = dir.parent();
     while let Some(a) = ancestor {
@@ -58,18 +58,20 @@ pub fn check_run_dir(dir: &Path, force: bool) -> Result<()> {
                     a.display()
                 );
             }
-            return check_writable(a);
+            return check_writable(dir, a);
         }
         ancestor = a.parent();
     }
     Ok(())
 }
 
-fn check_writable(dir: &Path) -> Result<()> {
-    if !can_create_in(dir) {
+/// `out` is the requested folder, `existing` the folder that must take writes.
+fn check_writable(out: &Path, existing: &Path) -> Result<()> {
+    if !can_create_in(existing) {
         bail!(
-            "output path {} is not writable; choose a writable --out",
-            dir.display()
+            "cannot write --out {}: {} is not writable; choose a writable --out",
+            out.display(),
+            existing.display()
         );
     }
     Ok(())

@@ -1,0 +1,297 @@
+#!/bin/sh
+# Runs under the Python that scripts/setup.sh installed (.venv), or $PYTHON.
+''''exec "${PYTHON:-$(dirname "$0")/../.venv/bin/python}" "$0" "$@" # '''
+"""PyTorch reference for rnn-lab: the same experiment written the way a
+PyTorch user would (nn.RNN/LSTM/GRU, nn.Linear, torch.optim.Adam, an
+explicit loop), with the same flags and output files as `rnn-lab train`.
+
+The data are rebuilt from the seed alone (the same libtorch ops on the same
+CPU generator as rnn-lab), the batch order too; with --init-from it starts
+from rnn-lab's initial weights, so both runs are the same computation.
+
+Extra modes:
+  --predict-from PATH  load a model.safetensors (rnn-lab's) and print the
+                       test predictions as CSV instead of training
+  --dump-data PATH     write the generated x and y as safetensors and exit
+"""
+import argparse
+import json
+import math
+import os
+import shutil
+import sys
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+DATA, INIT, SHUFFLE = 1, 2, 3          # seed streams, as rnn-lab's seed.rs
+EVAL_CHUNK = 1024                      # rows per forward pass when evaluating
+CORRECT_WITHIN = 0.04                  # Hochreiter & Schmidhuber's threshold
+MASK64 = (1 << 64) - 1
+
+
+def seed_stream(seed, stream):
+    """SplitMix64 of (seed, stream), cut to 63 bits: rnn-lab's seed_stream."""
+    z = (seed * 0x9E3779B97F4A7C15 + stream) & MASK64
+    z = (z + 0x9E3779B97F4A7C15) & MASK64
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & MASK64
+    z ^= z >> 31
+    return z >> 1
+
+
+def generate(task, samples, seq_len, seed):
+    """The multiplication (or adding) problem on the CPU generator."""
+    torch.manual_seed(seed_stream(seed, DATA))
+    values = torch.rand(samples, seq_len)
+    i = torch.randint(seq_len, (samples, 1))
+    j = torch.randint(seq_len - 1, (samples, 1))
+    j = j + (j >= i).long()            # second marker: one of the other steps
+    marker = torch.zeros(samples, seq_len).scatter(1, i, 1.0).scatter(1, j, 1.0)
+    vi, vj = values.gather(1, i), values.gather(1, j)
+    y = vi * vj if task == "multiply" else vi + vj
+    return torch.stack([marker, values], dim=2), y
+
+
+def split(x, y, fit_rows, val_split):
+    """Keras's fit(validation_split): validation = last rows of the fit rows."""
+    train = int(math.floor(fit_rows * (1.0 - val_split)))
+    return (x[:train], y[:train]), (x[train:fit_rows], y[train:fit_rows]), (x[fit_rows:], y[fit_rows:])
+
+
+class Net(nn.Module):
+    def __init__(self, cell, units, layers):
+        super().__init__()
+        rnn = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
+        self.rnn = rnn(2, units, num_layers=layers, batch_first=True)
+        self.head = nn.Linear(units, 1)
+
+    def forward(self, x):
+        out, _ = self.rnn(x)
+        return self.head(out[:, -1, :])
+
+
+def glorot_limit(fan_in, fan_out):
+    scale = 1.0 / max(1.0, (fan_in + fan_out) / 2.0)
+    return math.sqrt(3.0 * scale)
+
+
+@torch.no_grad()
+def keras_init_(net, cell, units):
+    """Keras defaults: glorot_uniform kernels, orthogonal recurrent kernels
+    (over the whole kernel), zero biases with the LSTM forget gate at 1.
+    Keras's SimpleRNN and LSTM have one bias: bias_hh stays a frozen zero."""
+    for name, p in net.rnn.named_parameters():
+        if name.startswith("weight_ih"):
+            lim = glorot_limit(p.shape[1], p.shape[0])
+            p.uniform_(-lim, lim)
+        elif name.startswith("weight_hh"):
+            q, r = torch.linalg.qr(torch.randn(p.shape))
+            p.copy_(q * torch.sign(torch.diagonal(r)))
+        elif name.startswith("bias_ih"):
+            p.zero_()
+            if cell == "lstm":
+                p[units:2 * units] = 1.0  # gates i, f, g, o
+        else:
+            p.zero_()
+            if cell in ("rnn", "lstm"):
+                p.requires_grad_(False)
+    lim = glorot_limit(net.head.weight.shape[1], net.head.weight.shape[0])
+    net.head.weight.uniform_(-lim, lim)
+    net.head.bias.zero_()
+
+
+def build(args, device):
+    net = Net(args.model, args.units, args.layers)
+    if args.init_from:
+        state = load_file(args.init_from)
+        net.load_state_dict(state)
+        if args.init == "keras" and args.model in ("rnn", "lstm"):
+            for name, p in net.rnn.named_parameters():
+                if name.startswith("bias_hh"):
+                    p.requires_grad_(False)
+    else:
+        torch.manual_seed(seed_stream(args.seed, INIT))
+        if args.init == "keras":
+            keras_init_(net, args.model, args.units)
+        else:
+            net.rnn.reset_parameters()   # PyTorch's own defaults, redrawn
+            net.head.reset_parameters()
+    return net.to(device)
+
+
+@torch.no_grad()
+def predict(net, x):
+    return torch.cat([net(x[i:i + EVAL_CHUNK]) for i in range(0, x.shape[0], EVAL_CHUNK)])
+
+
+def mse(pred, y):
+    return ((pred - y) ** 2).sum().item() / y.shape[0]
+
+
+def f32(x):
+    return str(np.float32(x))
+
+
+def resolve_device(spec):
+    if spec == "auto":
+        return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
+    if spec.startswith("cuda") and not torch.cuda.is_available():
+        sys.exit(f"error: --device {spec}: no CUDA device is visible; use --device cpu (or auto)")
+    return torch.device("cuda:0" if spec == "cuda" else spec)
+
+
+def write_atomic(path, text):
+    with open(path + ".partial", "w") as f:
+        f.write(text)
+    os.replace(path + ".partial", path)
+
+
+def predictions_csv(targets, preds, first_row):
+    lines = ["row,target,prediction,abs_error"]
+    for k, (t, p) in enumerate(zip(targets, preds)):
+        lines.append(f"{first_row + k},{f32(t)},{f32(p)},{f32(abs(np.float32(p) - np.float32(t)))}")
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv):
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--task", default="multiply", choices=["multiply", "add"])
+    p.add_argument("--model", default="lstm", choices=["rnn", "lstm", "gru"])
+    p.add_argument("--samples", type=int, default=3000)
+    p.add_argument("--seq-len", type=int, default=100)
+    p.add_argument("--fit-rows", type=int, default=2560)
+    p.add_argument("--val-split", type=float, default=0.2)
+    p.add_argument("--units", type=int, default=30)
+    p.add_argument("--layers", type=int, default=2)
+    p.add_argument("--init", default="keras", choices=["keras", "torch"])
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--adam-eps", type=float, default=1e-7)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--epochs", type=int, default=100)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--out")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--init-from", help="start from these weights (safetensors)")
+    p.add_argument("--save-init", help="write the initial weights (safetensors)")
+    p.add_argument("--predict-from", help="print test predictions of these weights, no training")
+    p.add_argument("--dump-data", help="write x and y (safetensors) and exit")
+    args = p.parse_args(argv)
+    if not 0.0 < args.val_split < 1.0:
+        p.error(f"--val-split must be in (0, 1), got {args.val_split}")
+    if not 0 < args.fit_rows < args.samples:
+        p.error("--fit-rows must be in [1, --samples)")
+    return args
+
+
+def main(argv):
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    device = resolve_device(args.device)
+    x, y = generate(args.task, args.samples, args.seq_len, args.seed)
+    if args.dump_data:
+        save_file({"x": x, "y": y}, args.dump_data)
+        return
+    (tx, ty), (vx, vy), (sx, sy) = [(a.to(device), b.to(device)) for a, b in split(x, y, args.fit_rows, args.val_split)]
+
+    if args.predict_from:
+        args.init_from = args.predict_from
+        net = build(args, device)
+        pred = predict(net, sx).flatten().cpu().tolist()
+        sys.stdout.write(predictions_csv(sy.flatten().cpu().tolist(), pred, args.fit_rows))
+        return
+
+    out = args.out or f"runs/reference-{args.model}-seed{args.seed}"
+    if os.path.isdir(out) and os.listdir(out) and not args.force:
+        sys.exit(f"error: output folder {out} exists and is not empty; choose a new --out, or pass --force")
+    os.makedirs(out, exist_ok=True)
+    for name in ("summary.json", "history.csv", "predictions.csv", "model.safetensors"):
+        if os.path.exists(os.path.join(out, name)):
+            os.remove(os.path.join(out, name))
+
+    started = time.perf_counter()
+    net = build(args, device)
+    if args.save_init:
+        save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, args.save_init)
+    params = [p for p in net.parameters() if p.requires_grad]
+    opt = torch.optim.Adam(params, lr=args.lr, betas=(0.9, 0.999), eps=args.adam_eps)
+    n = tx.shape[0]
+    batches = (n + args.batch_size - 1) // args.batch_size
+    torch.manual_seed(seed_stream(args.seed, SHUFFLE))
+    history = []
+    with open(os.path.join(out, "history.csv"), "w") as hist:
+        hist.write("epoch,loss,val_loss,seconds,train_seconds\n")
+        hist.flush()
+        for epoch in range(args.epochs):
+            t0 = time.perf_counter()
+            order = torch.randperm(n).to(device)
+            total = torch.zeros((), dtype=torch.float64, device=device)
+            for first in range(0, n, args.batch_size):
+                idx = order[first:first + args.batch_size]
+                loss = F.mse_loss(net(tx.index_select(0, idx)), ty.index_select(0, idx))
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                total += loss.detach().double() * idx.shape[0]
+            loss = total.item() / n
+            train_seconds = time.perf_counter() - t0
+            val_loss = mse(predict(net, vx), vy)
+            seconds = time.perf_counter() - t0
+            history.append((loss, val_loss, seconds, train_seconds))
+            hist.write(f"{epoch},{f32(loss)},{f32(val_loss)},{seconds:.4f},{train_seconds:.4f}\n")
+            hist.flush()
+            if not args.quiet:
+                print(f"Epoch {epoch + 1}/{args.epochs} - {batches}/{batches} - {seconds:.2f}s"
+                      f" - loss: {loss:.4g} - val_loss: {val_loss:.4g}", flush=True)
+            if not (math.isfinite(loss) and math.isfinite(val_loss)):
+                sys.exit(f"error: training diverged: loss {loss} and val_loss {val_loss} at epoch {epoch}")
+
+    pred = predict(net, sx)
+    test_mse = mse(pred, sy)
+    preds, targets = pred.flatten().cpu().tolist(), sy.flatten().cpu().tolist()
+    failures = sum(1 for p, t in zip(preds, targets) if not abs(np.float32(p) - np.float32(t)) <= CORRECT_WITHIN)
+    correctness = (len(targets) - failures) / len(targets) * 100.0
+    write_atomic(os.path.join(out, "predictions.csv"), predictions_csv(targets, preds, args.fit_rows))
+    save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()},
+              os.path.join(out, "model.safetensors"))
+    train_times = sorted(h[3] for h in (history[1:] if len(history) > 1 else history))
+    mid = len(train_times) // 2
+    median = train_times[mid] if len(train_times) % 2 else (train_times[mid - 1] + train_times[mid]) / 2
+    config = {k: v for k, v in vars(args).items() if k not in ("out", "force", "quiet", "init_from", "save_init",
+                                                                 "predict_from", "dump_data")}
+    summary = {
+        "config": config,
+        "device": str(device),
+        "versions": {"implementation": "pytorch-reference", "torch": torch.__version__,
+                     "cuda_runtime": torch.version.cuda if device.type == "cuda" else None,
+                     "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None},
+        "split": {"train": n, "val": vx.shape[0], "test": sx.shape[0]},
+        "parameters": sum(p.numel() for p in params),
+        "epochs_run": len(history),
+        "final_loss": history[-1][0],
+        "final_val_loss": history[-1][1],
+        "test_mse": test_mse,
+        "correctness": correctness,
+        "test_failures": failures,
+        "test_rows": len(targets),
+        "seconds_per_epoch": sum(h[2] for h in history) / len(history),
+        "train_seconds_per_epoch": median,
+        "seconds_total": time.perf_counter() - started,
+    }
+    write_atomic(os.path.join(out, "summary.json"), json.dumps(summary, indent=2) + "\n")
+    if not args.quiet:
+        print(f"test mse: {test_mse:.4g}")
+        for t, p in list(zip(targets, preds))[:5]:
+            print(f"{t:.6f}\t{p:.6f}\tdiff: {abs(p - t):.6f}")
+        print(f"correctness: {correctness:.2f} %")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

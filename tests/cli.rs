@@ -1,0 +1,420 @@
+//! End-to-end runs of the `rnn-lab` binary on small settings: output files
+//! and their formats, determinism, learning, bad input, and `| head`.
+
+mod common;
+
+use std::{
+    fs,
+    io::{BufRead, BufReader},
+    process::Stdio,
+};
+
+use common::*;
+
+#[test]
+fn train_writes_every_file_with_keras_columns() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let loud: Vec<&str> = SMALL.iter().copied().filter(|a| *a != "--quiet").collect();
+    let stdout = run_ok(&with(&loud, &["--model", "gru", "--out", s(&out)]));
+    assert!(stdout.contains("Epoch 1/2 - 5/5 - "), "{stdout}");
+    assert!(
+        stdout.contains(" - loss: ") && stdout.contains(" - val_loss: "),
+        "{stdout}"
+    );
+    assert!(stdout.contains("correctness: "), "{stdout}");
+
+    let history = csv_rows(&out.join("history.csv"));
+    assert_eq!(
+        history[0],
+        ["epoch", "loss", "val_loss", "seconds", "train_seconds"]
+    );
+    assert_eq!(history.len(), 3);
+    assert_eq!(history[1][0], "0");
+    assert_eq!(history[2][0], "1");
+    for row in &history[1..] {
+        let loss: f32 = row[1].parse().unwrap();
+        assert!(loss.is_finite() && loss > 0.0);
+    }
+
+    let summary = json(&out.join("summary.json"));
+    assert_eq!(summary["config"]["model"], "gru");
+    assert_eq!(summary["config"]["seq_len"], 10);
+    assert_eq!(summary["device"], "cpu");
+    assert_eq!(summary["versions"]["tch"], "0.24.0");
+    assert!(summary["versions"]["libtorch"]
+        .as_str()
+        .unwrap()
+        .starts_with("2.11.0"));
+    assert_eq!(summary["split"]["train"], 160);
+    assert_eq!(summary["split"]["val"], 40);
+    assert_eq!(summary["test_rows"], 40);
+    assert_eq!(summary["epochs_run"], 2);
+    // Keras GRU(8) x2 + Dense(1): 3*8*(2+8+2) + 3*8*(8+8+2) + 9
+    assert_eq!(summary["parameters"], 288 + 432 + 9);
+    let last_loss: f32 = history[2][1].parse().unwrap();
+    assert_eq!(summary["final_loss"].as_f64().unwrap() as f32, last_loss);
+
+    let predictions = csv_rows(&out.join("predictions.csv"));
+    assert_eq!(predictions[0], ["row", "target", "prediction", "abs_error"]);
+    assert_eq!(predictions.len(), 41);
+    assert_eq!(predictions[1][0], "200");
+    let failures = predictions[1..]
+        .iter()
+        .filter(|r| r[3].parse::<f64>().unwrap() > 0.04)
+        .count() as f64;
+    let correctness = summary["correctness"].as_f64().unwrap();
+    assert!((correctness - (40.0 - failures) / 40.0 * 100.0).abs() < 1e-9);
+
+    let weights = tch::Tensor::read_safetensors(out.join("model.safetensors")).unwrap();
+    let mut names: Vec<String> = weights.iter().map(|(n, _)| n.clone()).collect();
+    names.sort();
+    assert_eq!(names.len(), 10);
+    assert!(
+        names.contains(&"rnn.weight_hh_l1".to_string()) && names.contains(&"head.bias".to_string())
+    );
+    let leftovers: Vec<_> = fs::read_dir(&out)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 4, "only the four run files: {leftovers:?}");
+}
+
+/// epoch, loss and val_loss of a history (the timing columns vary).
+fn losses(path: &std::path::Path) -> Vec<Vec<String>> {
+    csv_rows(path)
+        .into_iter()
+        .map(|r| r[..3].to_vec())
+        .collect()
+}
+
+#[test]
+fn same_seed_same_history_other_seed_other_history() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dirs: Vec<_> = ["a", "b", "c"].iter().map(|d| tmp.path().join(d)).collect();
+    for (dir, seed) in dirs.iter().zip(["3", "3", "4"]) {
+        run_ok(&with(
+            SMALL,
+            &["--model", "rnn", "--seed", seed, "--out", s(dir)],
+        ));
+    }
+    let a = losses(&dirs[0].join("history.csv"));
+    assert_eq!(a, losses(&dirs[1].join("history.csv")));
+    assert_ne!(a, losses(&dirs[2].join("history.csv")));
+    assert_eq!(
+        fs::read(dirs[0].join("predictions.csv")).unwrap(),
+        fs::read(dirs[1].join("predictions.csv")).unwrap()
+    );
+}
+
+#[test]
+fn lstm_learns_the_short_multiplication_problem() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    run_ok(&[
+        "train",
+        "--model",
+        "lstm",
+        "--seq-len",
+        "10",
+        "--samples",
+        "1200",
+        "--fit-rows",
+        "1000",
+        "--units",
+        "16",
+        "--epochs",
+        "12",
+        "--lr",
+        "0.01",
+        "--quiet",
+        "--out",
+        s(&out),
+    ]);
+    let history = csv_rows(&out.join("history.csv"));
+    let val = |row: usize| history[row][2].parse::<f64>().unwrap();
+    let first = val(1);
+    let last = val(history.len() - 1);
+    assert!(last < 0.25 * first, "val_loss went from {first} to {last}");
+    let summary = json(&out.join("summary.json"));
+    assert!(summary["correctness"].as_f64().unwrap() > 40.0, "{summary}");
+}
+
+#[test]
+fn reproduce_writes_one_folder_per_model_and_seed_and_the_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("blog");
+    let stdout = run_ok(&[
+        "reproduce",
+        "--models",
+        "rnn,gru",
+        "--seeds",
+        "1,2",
+        "--epochs",
+        "1",
+        "--out",
+        s(&out),
+    ]);
+    for model in ["rnn", "gru"] {
+        for seed in [1, 2] {
+            let dir = out.join(model).join(format!("seed-{seed}"));
+            let summary = json(&dir.join("summary.json"));
+            assert_eq!(summary["config"]["model"], model);
+            assert_eq!(summary["config"]["seed"], seed);
+            assert_eq!(summary["config"]["seq_len"], 100, "blog settings");
+            assert_eq!(summary["split"]["train"], 2048);
+        }
+    }
+    let table = fs::read_to_string(out.join("aggregate.md")).unwrap();
+    assert_eq!(table.lines().count(), 4, "{table}");
+    assert!(
+        table
+            .lines()
+            .nth(2)
+            .unwrap()
+            .starts_with("| rnn | keras | 2 | "),
+        "{table}"
+    );
+    assert!(
+        table.lines().nth(2).unwrap().ends_with("| – | 9.32 % |"),
+        "{table}"
+    );
+    assert!(
+        table.lines().nth(3).unwrap().ends_with("| – | 98.86 % |"),
+        "{table}"
+    );
+    assert!(stdout.contains(&table), "table printed at the end");
+    let aggregate = json(&out.join("aggregate.json"));
+    assert_eq!(aggregate[1]["seeds"], serde_json::json!([1, 2]));
+}
+
+/// Runs a failing command and checks its one-line error.
+fn fails(args: &[&str], expected: &str) {
+    let (ok, _, stderr) = run(args);
+    assert!(!ok, "rnn-lab {args:?} succeeded");
+    assert!(
+        stderr.contains(expected),
+        "rnn-lab {args:?}: stderr {stderr:?} lacks {expected:?}"
+    );
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn bad_flags_fail_before_anything_is_written() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("never");
+    let o = s(&out);
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["--samples", "0"],
+            "error: --samples must be at least 1, got 0",
+        ),
+        (
+            &["--units", "-4"],
+            "error: --units must be at least 1, got -4",
+        ),
+        (
+            &["--batch-size", "0"],
+            "error: --batch-size must be at least 1",
+        ),
+        (&["--epochs", "0"], "error: --epochs must be at least 1"),
+        (&["--seq-len", "1"], "error: --seq-len must be at least 2"),
+        (
+            &["--val-split", "1.5"],
+            "error: --val-split must be in (0, 1), got 1.5",
+        ),
+        (
+            &["--val-split", "0"],
+            "error: --val-split must be in (0, 1), got 0",
+        ),
+        (
+            &["--fit-rows", "5000"],
+            "error: --fit-rows (5000) must be less than --samples (3000)",
+        ),
+        (
+            &["--fit-rows", "3000"],
+            "the rows after the fit rows are the test set",
+        ),
+        (
+            &["--fit-rows", "10", "--val-split", "1e-17"],
+            "leaves 10 training and 0 validation rows",
+        ),
+        (
+            &["--fit-rows", "1", "--val-split", "0.5"],
+            "leaves 0 training and 1 validation rows",
+        ),
+        (&["--lr", "-1"], "error: --lr must be a positive number"),
+        (&["--threads", "0"], "error: --threads must be at least 1"),
+        (
+            &["--model", "transformer"],
+            "unknown model 'transformer' (expected one of: rnn, lstm, gru)",
+        ),
+        (
+            &["--init", "xavier"],
+            "unknown init 'xavier' (expected one of: keras, torch)",
+        ),
+        (&["--task", "copy"], "unknown task 'copy'"),
+        (
+            &["--device", "tpu"],
+            "unknown device 'tpu' (expected auto, cpu, cuda or cuda:N)",
+        ),
+        (
+            &["--init-from", "/nonexistent/w.safetensors"],
+            "error: --init-from /nonexistent/w.safetensors: no such file",
+        ),
+        (
+            &["--save-init", "/nonexistent/dir/w.safetensors"],
+            "folder /nonexistent/dir does not exist",
+        ),
+    ];
+    for (flags, expected) in cases {
+        let args = with(&["train", "--out", o], flags);
+        fails(&args, expected);
+        assert!(!out.exists(), "rnn-lab {args:?} created {o}");
+    }
+}
+
+#[test]
+fn cuda_without_a_gpu_is_refused() {
+    if tch::Cuda::is_available() {
+        return; // this machine has a GPU: the refusal cannot be observed
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("never");
+    fails(
+        &["train", "--device", "cuda", "--out", s(&out)],
+        "no CUDA device is visible to libtorch; use --device cpu",
+    );
+    fails(
+        &["reproduce", "--device", "cuda:1", "--out", s(&out)],
+        "no CUDA device is visible",
+    );
+    assert!(!out.exists());
+}
+
+#[test]
+fn existing_output_is_never_overwritten_without_force() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    run_ok(&with(SMALL, &["--out", s(&out)]));
+    let before = fs::read(out.join("summary.json")).unwrap();
+    fails(
+        &with(SMALL, &["--out", s(&out)]),
+        "exists and is not empty; choose a new --out, or pass --force",
+    );
+    assert_eq!(fs::read(out.join("summary.json")).unwrap(), before);
+    // reproduce checks every run folder before its first run.
+    let blog = tmp.path().join("blog");
+    fs::create_dir_all(blog.join("lstm/seed-1")).unwrap();
+    fs::write(blog.join("lstm/seed-1/keep.txt"), "mine").unwrap();
+    fails(
+        &["reproduce", "--epochs", "1", "--out", s(&blog)],
+        "lstm/seed-1 exists and is not empty",
+    );
+    assert!(!blog.join("rnn").exists(), "no run started");
+    // --force replaces the run files.
+    run_ok(&with(SMALL, &["--out", s(&out), "--seed", "9", "--force"]));
+    assert_eq!(json(&out.join("summary.json"))["config"]["seed"], 9);
+}
+
+#[test]
+fn unwritable_output_is_refused_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("a-file");
+    fs::write(&file, "x").unwrap();
+    fails(
+        &with(SMALL, &["--out", s(&file.join("run"))]),
+        "is not a folder",
+    );
+    // /proc takes no new files, even for root.
+    fails(
+        &with(SMALL, &["--out", "/proc/rnn-lab-test"]),
+        "/proc is not writable; choose a writable --out",
+    );
+}
+
+#[test]
+fn diverging_loss_stops_keeps_the_history_and_writes_no_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    fails(
+        &with(SMALL, &["--epochs", "5", "--lr", "1e30", "--out", s(&out)]),
+        "training diverged: loss NaN",
+    );
+    let history = csv_rows(&out.join("history.csv"));
+    assert_eq!(history[0][1], "loss");
+    let last = history.last().unwrap();
+    assert!(last[1] == "NaN" || last[1] == "inf", "{last:?}");
+    assert!(history.len() < 6, "stopped at the first bad epoch");
+    assert!(
+        !out.join("summary.json").exists(),
+        "a diverged run must not look finished"
+    );
+}
+
+#[test]
+fn piping_into_head_ends_quietly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let mut child = bin()
+        .args([
+            "train",
+            "--seq-len",
+            "10",
+            "--samples",
+            "240",
+            "--fit-rows",
+            "200",
+            "--units",
+            "8",
+        ])
+        .args(["--epochs", "200", "--out", s(&out)])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut first)
+        .unwrap();
+    // The reader is dropped here: the pipe closes like `| head -1`.
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(first.starts_with("lstm on cpu"), "{first}");
+    assert!(status.success(), "exit {status:?}, stderr {stderr}");
+    assert_eq!(stderr, "", "no message, no panic");
+    let rows = csv_rows(&out.join("history.csv")).len();
+    assert!(rows < 201, "stopped early ({rows} rows)");
+}
+
+#[test]
+fn binary_has_runpath_and_keeps_torch_cuda() {
+    let out = std::process::Command::new("readelf")
+        .args(["-d", env!("CARGO_BIN_EXE_rnn-lab")])
+        .output()
+        .unwrap();
+    let dynamic = String::from_utf8_lossy(&out.stdout);
+    let runpath = dynamic
+        .lines()
+        .find(|l| l.contains("(RUNPATH)"))
+        .unwrap_or_else(|| panic!("no RUNPATH in:\n{dynamic}"));
+    let dir = runpath.split('[').nth(1).unwrap().trim_end_matches(']');
+    let lib = std::path::Path::new(dir);
+    assert!(
+        lib.join("libtorch_cpu.so").exists(),
+        "RUNPATH {dir} holds no libtorch"
+    );
+    let needed = |name: &str| {
+        dynamic
+            .lines()
+            .any(|l| l.contains("(NEEDED)") && l.contains(&format!("[{name}]")))
+    };
+    assert!(needed("libtorch_cpu.so"));
+    assert_eq!(
+        needed("libtorch_cuda.so"),
+        lib.join("libtorch_cuda.so").exists(),
+        "libtorch_cuda.so must be NEEDED exactly when the libtorch has it"
+    );
+}

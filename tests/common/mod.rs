@@ -1,0 +1,102 @@
+//! Helpers shared by the integration tests: the built binary, the Python
+//! that scripts/setup.sh installed, and small run settings.
+#![allow(dead_code)]
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Command, Output},
+};
+
+pub fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_rnn-lab"))
+}
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The virtualenv Python of scripts/setup.sh (or $RNN_LAB_PYTHON).
+pub fn python() -> PathBuf {
+    let path = std::env::var_os("RNN_LAB_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo().join(".venv/bin/python"));
+    assert!(
+        path.exists(),
+        "{} missing: run scripts/setup.sh first",
+        path.display()
+    );
+    path
+}
+
+/// Runs scripts/reference.py with `args`; panics with its stderr on failure.
+pub fn reference(args: &[&str]) -> Output {
+    let out = Command::new(python())
+        .arg(repo().join("scripts/reference.py"))
+        .args(args)
+        .output()
+        .expect("start reference.py");
+    assert!(
+        out.status.success(),
+        "reference.py {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Runs rnn-lab with `args`, returning (success, stdout, stderr).
+pub fn run(args: &[&str]) -> (bool, String, String) {
+    let out = bin().args(args).output().expect("start rnn-lab");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into(),
+        String::from_utf8_lossy(&out.stderr).into(),
+    )
+}
+
+/// Runs rnn-lab and panics with its stderr unless it succeeds.
+pub fn run_ok(args: &[&str]) -> String {
+    let (ok, stdout, stderr) = run(args);
+    assert!(ok, "rnn-lab {args:?} failed:\n{stderr}");
+    stdout
+}
+
+/// Small, fast settings: short sequences, few rows and units.
+pub const SMALL: &[&str] = &[
+    "train",
+    "--seq-len",
+    "10",
+    "--samples",
+    "240",
+    "--fit-rows",
+    "200",
+    "--units",
+    "8",
+    "--epochs",
+    "2",
+    "--quiet",
+];
+
+pub fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    base.iter().chain(extra).copied().collect()
+}
+
+/// Rows of a CSV file as string fields, header included.
+pub fn csv_rows(path: &Path) -> Vec<Vec<String>> {
+    fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .lines()
+        .map(|l| l.split(',').map(str::to_owned).collect())
+        .collect()
+}
+
+pub fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(
+        &fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
+    )
+    .unwrap()
+}
+
+pub fn s(p: &Path) -> &str {
+    p.to_str().unwrap()
+}

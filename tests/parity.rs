@@ -1,0 +1,268 @@
+//! Parity with the PyTorch reference (scripts/reference.py, run on the
+//! torch that scripts/setup.sh installed): same data bit for bit, same
+//! initial weights, same curves step for step at the blog's sizes.
+
+mod common;
+
+use std::{collections::HashMap, path::Path, process::Command};
+
+use common::*;
+use rnn_lab::{config::Task, data};
+use tch::Tensor;
+
+/// Relative tolerance on every epoch's loss and val_loss.
+const LOSS_RTOL: f64 = 1e-4;
+/// Absolute tolerance on the final test predictions.
+const PRED_ATOL: f64 = 1e-4;
+
+fn column(path: &Path, col: usize) -> Vec<f64> {
+    csv_rows(path)[1..]
+        .iter()
+        .map(|r| r[col].parse().unwrap())
+        .collect()
+}
+
+fn largest_relative(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs() / y.abs().max(f64::MIN_POSITIVE))
+        .fold(0.0, f64::max)
+}
+
+fn largest_absolute(a: &[f64], b: &[f64]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f64::max)
+}
+
+fn weights(path: &Path) -> HashMap<String, Tensor> {
+    Tensor::read_safetensors(path)
+        .unwrap()
+        .into_iter()
+        .collect()
+}
+
+#[test]
+fn reference_rebuilds_the_same_data_bit_for_bit() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (task, name) in [(Task::Multiply, "multiply"), (Task::Add, "add")] {
+        let path = tmp.path().join(format!("{name}.safetensors"));
+        reference(&["--task", name, "--seed", "7", "--dump-data", s(&path)]);
+        let theirs = weights(&path);
+        let ours = data::generate(task, 3000, 100, 7).unwrap();
+        assert!(
+            theirs["x"].equal(&ours.x),
+            "{name}: x differs from PyTorch's"
+        );
+        assert!(
+            theirs["y"].equal(&ours.y),
+            "{name}: y differs from PyTorch's"
+        );
+    }
+}
+
+/// Trains 3 epochs at the blog's sizes in rnn-lab, then in the reference
+/// from rnn-lab's initial weights, and compares the two runs.
+fn parity(model: &str, extra: &[&str]) {
+    let tmp = tempfile::tempdir().unwrap();
+    let ours = tmp.path().join("rnn-lab");
+    let theirs = tmp.path().join("reference");
+    let init = tmp.path().join("init.safetensors");
+    let common: Vec<&str> = with(
+        &[
+            "--model",
+            model,
+            "--epochs",
+            "3",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--quiet",
+        ],
+        extra,
+    );
+    run_ok(&with(
+        &with(&["train"], &common),
+        &["--out", s(&ours), "--save-init", s(&init)],
+    ));
+    reference(&with(
+        &common,
+        &["--out", s(&theirs), "--init-from", s(&init)],
+    ));
+
+    let (mut worst_loss, mut worst_val) = (0.0f64, 0.0f64);
+    for (col, worst) in [(1, &mut worst_loss), (2, &mut worst_val)] {
+        let a = column(&ours.join("history.csv"), col);
+        let b = column(&theirs.join("history.csv"), col);
+        assert_eq!(a.len(), 3);
+        *worst = largest_relative(&a, &b);
+        assert!(
+            *worst <= LOSS_RTOL,
+            "{model} {extra:?}: column {col} differs by {worst} relative: {a:?} vs {b:?}"
+        );
+    }
+    let a = column(&ours.join("predictions.csv"), 2);
+    let b = column(&theirs.join("predictions.csv"), 2);
+    let worst_pred = largest_absolute(&a, &b);
+    assert!(
+        worst_pred <= PRED_ATOL,
+        "{model} {extra:?}: predictions differ by {worst_pred}"
+    );
+    println!(
+        "parity {model} {extra:?}: largest relative loss diff {worst_loss:.3e}, val_loss {worst_val:.3e}, \
+         largest prediction diff {worst_pred:.3e}"
+    );
+
+    // The reference loads rnn-lab's trained weights and predicts the same.
+    let out = reference(&with(
+        &common,
+        &["--predict-from", s(&ours.join("model.safetensors"))],
+    ));
+    let printed: Vec<f64> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    let worst_loaded = largest_absolute(&printed, &a);
+    assert!(
+        worst_loaded <= 1e-6,
+        "{model}: PyTorch predicts {worst_loaded} away with rnn-lab's weights"
+    );
+    println!("parity {model} {extra:?}: PyTorch with rnn-lab's trained weights: largest diff {worst_loaded:.3e}");
+}
+
+#[test]
+fn rnn_matches_pytorch_step_for_step() {
+    parity("rnn", &[]);
+}
+
+#[test]
+fn lstm_matches_pytorch_step_for_step() {
+    parity("lstm", &[]);
+}
+
+#[test]
+fn gru_matches_pytorch_step_for_step() {
+    parity("gru", &[]);
+}
+
+#[test]
+fn torch_init_and_adding_task_match_pytorch() {
+    parity("lstm", &["--init", "torch", "--task", "add"]);
+}
+
+/// rnn-lab's initial weights equal the reference's own draws bit for bit
+/// (Keras scheme re-implemented in PyTorch; torch scheme = PyTorch's
+/// `reset_parameters`), so either side can rebuild them from the seed.
+#[test]
+fn both_init_schemes_equal_the_references_own_draws() {
+    let tmp = tempfile::tempdir().unwrap();
+    for model in ["rnn", "lstm", "gru"] {
+        for init in ["keras", "torch"] {
+            let ours = tmp.path().join(format!("{model}-{init}-ours.safetensors"));
+            let theirs = tmp
+                .path()
+                .join(format!("{model}-{init}-theirs.safetensors"));
+            let args = [
+                "--model",
+                model,
+                "--init",
+                init,
+                "--epochs",
+                "1",
+                "--seq-len",
+                "5",
+                "--quiet",
+            ];
+            run_ok(&with(
+                &with(&["train"], &args),
+                &[
+                    "--out",
+                    s(&tmp.path().join("o").join(model).join(init)),
+                    "--save-init",
+                    s(&ours),
+                ],
+            ));
+            reference(&with(
+                &args,
+                &[
+                    "--out",
+                    s(&tmp.path().join("r").join(model).join(init)),
+                    "--save-init",
+                    s(&theirs),
+                ],
+            ));
+            let (a, b) = (weights(&ours), weights(&theirs));
+            assert_eq!(a.len(), b.len());
+            for (name, t) in &a {
+                assert!(
+                    t.equal(&b[name]),
+                    "{model} {init}: {name} differs from the reference's draw"
+                );
+            }
+        }
+    }
+}
+
+/// PyTorch's own default init (a fresh nn.LSTM/nn.Linear, another seed)
+/// and rnn-lab's `--init torch` agree per tensor in bound and variance.
+#[test]
+fn torch_init_has_pytorchs_distribution() {
+    let tmp = tempfile::tempdir().unwrap();
+    let ours = tmp.path().join("ours.safetensors");
+    run_ok(&[
+        "train",
+        "--init",
+        "torch",
+        "--epochs",
+        "1",
+        "--seq-len",
+        "5",
+        "--quiet",
+        "--save-init",
+        s(&ours),
+        "--out",
+        s(&tmp.path().join("o")),
+    ]);
+    let theirs = tmp.path().join("theirs.safetensors");
+    let script = "import sys, torch\nfrom torch import nn\nfrom safetensors.torch import save_file\n\
+                  torch.manual_seed(12345)\nm = nn.Module(); m.rnn = nn.LSTM(2, 30, num_layers=2, batch_first=True); m.head = nn.Linear(30, 1)\n\
+                  save_file({k: v.detach().contiguous() for k, v in m.state_dict().items()}, sys.argv[1])\n";
+    let status = Command::new(python())
+        .args(["-c", script, s(&theirs)])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let (a, b) = (weights(&ours), weights(&theirs));
+    assert_eq!(a.len(), b.len());
+    let bound = 1.0 / 30f64.sqrt();
+    for (name, t) in &a {
+        let u = &b[name];
+        assert_eq!(t.size(), u.size(), "{name}");
+        let (max_ours, max_theirs) = (
+            t.abs().max().double_value(&[]),
+            u.abs().max().double_value(&[]),
+        );
+        assert!(
+            max_ours <= bound + 1e-7 && max_theirs <= bound + 1e-7,
+            "{name}: beyond 1/sqrt(30)"
+        );
+        if t.numel() >= 100 {
+            assert!(
+                (max_ours / max_theirs - 1.0).abs() < 0.05,
+                "{name}: bounds {max_ours} vs {max_theirs}"
+            );
+            let (var_ours, var_theirs) =
+                (t.var(true).double_value(&[]), u.var(true).double_value(&[]));
+            assert!(
+                (var_ours / var_theirs - 1.0).abs() < 0.25,
+                "{name}: variance {var_ours} vs {var_theirs}"
+            );
+        }
+    }
+}
