@@ -1,7 +1,11 @@
 //! The `rnn-lab` command line: parses flags into library configs and
 //! dispatches; the experiments themselves live in the library.
 
-use std::{io, path::PathBuf, process::ExitCode};
+use std::{
+    io::{self, Write},
+    path::PathBuf,
+    process::ExitCode,
+};
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
@@ -26,6 +30,12 @@ enum Command {
     /// The blog's experiment: every model and seed with the blog's settings,
     /// one folder per run under --out, then a table against the blog.
     Reproduce(ReproduceArgs),
+    /// Print versions and what libtorch sees (CUDA, cuDNN, devices).
+    Info {
+        /// As JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Settings shared by every run.
@@ -198,6 +208,29 @@ fn run(cli: Cli) -> Result<()> {
                 ..RunOptions::default()
             };
             rnn_lab::reproduce(&config, &a.out, &opts, &mut console)?;
+        }
+        Command::Info { json } => {
+            let env = rnn_lab::run::environment();
+            if json {
+                writeln!(console, "{}", serde_json::to_string_pretty(&env)?)?;
+            } else {
+                let v = &env.versions;
+                writeln!(
+                    console,
+                    "rnn-lab {} (tch {}, libtorch {})",
+                    v.rnn_lab, v.tch, v.libtorch
+                )?;
+                writeln!(
+                    console,
+                    "cuda available: {} ({} device(s))",
+                    env.cuda_available, env.cuda_devices
+                )?;
+                writeln!(console, "cudnn available: {}", env.cudnn_available)?;
+                if let (Some(rt), Some(dnn)) = (v.cuda_runtime, v.cudnn) {
+                    writeln!(console, "cuda runtime {rt}, cudnn {dnn}")?;
+                }
+                writeln!(console, "--device auto uses: {}", env.auto_device)?;
+            }
         }
     }
     Ok(())

@@ -79,6 +79,30 @@ pub fn versions(device: Device) -> Versions {
     }
 }
 
+/// What this build of rnn-lab sees: versions, CUDA and cuDNN, threads.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct Environment {
+    pub versions: Versions,
+    pub cuda_available: bool,
+    pub cuda_devices: i64,
+    pub cudnn_available: bool,
+    /// The device `--device auto` picks.
+    pub auto_device: String,
+    pub default_threads: usize,
+}
+
+pub fn environment() -> Environment {
+    let auto = resolve_device(DeviceSpec::Auto).unwrap_or(Device::Cpu);
+    Environment {
+        versions: versions(auto),
+        cuda_available: Cuda::is_available(),
+        cuda_devices: Cuda::device_count(),
+        cudnn_available: Cuda::cudnn_is_available(),
+        auto_device: device_name(auto),
+        default_threads: crate::config::DEFAULT_THREADS,
+    }
+}
+
 /// Checks every input of a run without writing anything.
 pub fn check(config: &TrainConfig, out: &Path, opts: &RunOptions) -> Result<()> {
     config.validate()?;

@@ -1,0 +1,92 @@
+#!/bin/sh
+# Runs under the Python that scripts/setup.sh installed (.venv), or $PYTHON.
+''''exec "${PYTHON:-$(dirname "$0")/../.venv/bin/python}" "$0" "$@" # '''
+"""Loss curves from any set of rnn-lab (or reference) runs.
+
+Each PATH is a history.csv or a folder searched for them. One PNG per PATH:
+a panel per model, loss (solid) and val_loss (dashed) per epoch on a log
+scale, seeds overlaid in their own colours.
+
+    scripts/plot.py --out results/blog-cpu results/blog-cpu/rnn-lab results/blog-cpu/reference
+"""
+import argparse
+import csv
+import glob
+import json
+import os
+from collections import defaultdict
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+MODEL_ORDER = {"rnn": 0, "lstm": 1, "gru": 2}
+MODEL_TITLE = {"rnn": "SimpleRNN (Elman)", "lstm": "LSTM", "gru": "GRU"}
+
+
+def read_history(path):
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    return ([int(r["epoch"]) + 1 for r in rows], [float(r["loss"]) for r in rows],
+            [float(r["val_loss"]) for r in rows])
+
+
+def run_info(history_path):
+    """(model, seed, task, seq_len) from the summary.json beside a history."""
+    summary = os.path.join(os.path.dirname(history_path), "summary.json")
+    if os.path.exists(summary):
+        c = json.load(open(summary))["config"]
+        return c["model"], c["seed"], c.get("task", "multiply"), c.get("seq_len")
+    parts = os.path.normpath(history_path).split(os.sep)
+    return parts[-3] if len(parts) >= 3 else "run", parts[-2], None, None
+
+
+def histories(path):
+    if os.path.isfile(path):
+        return [path]
+    return sorted(glob.glob(os.path.join(path, "**", "history.csv"), recursive=True))
+
+
+def plot_curves(path, out_dir):
+    groups = defaultdict(list)
+    for h in histories(path):
+        model, seed, task, seq_len = run_info(h)
+        groups[model].append((seed, h, task, seq_len))
+    if not groups:
+        raise SystemExit(f"plot: no history.csv under {path}")
+    models = sorted(groups, key=lambda m: MODEL_ORDER.get(m, 9))
+    fig, axes = plt.subplots(1, len(models), figsize=(5.2 * len(models), 4.2), squeeze=False, sharey=True)
+    label = os.path.basename(os.path.normpath(path))
+    for ax, model in zip(axes[0], models):
+        for k, (seed, h, task, seq_len) in enumerate(sorted(groups[model], key=lambda g: str(g[0]))):
+            epochs, loss, val = read_history(h)
+            color = f"C{k % 10}"
+            ax.plot(epochs, loss, color=color, lw=1.2, label=f"seed {seed} loss")
+            ax.plot(epochs, val, color=color, lw=1.2, ls="--", label=f"seed {seed} val_loss")
+        ax.set_yscale("log")
+        ax.set_title(f"{MODEL_TITLE.get(model, model)}, {len(groups[model])} seed(s)")
+        ax.set_xlabel("epoch")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][0].set_ylabel("MSE (log scale): loss solid, val_loss dashed")
+    axes[0][-1].legend(fontsize=7, ncol=2, loc="upper right")
+    fig.suptitle(f"{label}: training and validation loss per epoch")
+    fig.tight_layout()
+    target = os.path.join(out_dir, f"{label}-curves.png")
+    fig.savefig(target, dpi=110)
+    plt.close(fig)
+    print(f"plot: wrote {target}")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("paths", nargs="+", help="history.csv files or folders of runs")
+    p.add_argument("--out", default=".", help="folder for the PNG files")
+    args = p.parse_args()
+    os.makedirs(args.out, exist_ok=True)
+    for path in args.paths:
+        plot_curves(path, args.out)
+
+
+if __name__ == "__main__":
+    main()
