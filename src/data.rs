@@ -5,7 +5,7 @@ use anyhow::{Context, Result};
 use tch::{Device, Kind, Tensor};
 
 use crate::config::{Task, TrainConfig};
-use crate::seed::{seed_stream, Stream};
+use crate::seed::{rng_lock, seed_stream, Stream};
 
 /// Inputs `x` of shape `[n, seq_len, 2]` (feature 0 the marker, feature 1
 /// the value) and targets `y` of shape `[n, 1]`, float32.
@@ -34,6 +34,7 @@ pub struct Split {
 /// values ~ U[0, 1); first marked step i ~ U{0..L-1}; second j drawn from
 /// the L-1 other steps (j' ~ U{0..L-2}, j = j' + (j' >= i)).
 pub fn generate(task: Task, samples: i64, seq_len: i64, seed: u64) -> Result<Dataset> {
+    let _rng = rng_lock();
     tch::manual_seed(seed_stream(seed, Stream::Data));
     let cpu_f32 = (Kind::Float, Device::Cpu);
     let cpu_i64 = (Kind::Int64, Device::Cpu);

@@ -2,6 +2,7 @@
 //! multiplication and adding problems) on libtorch through tch, faithful to
 //! the Keras experiment it reproduces and checkable against PyTorch.
 
+pub mod aggregate;
 pub mod config;
 pub mod data;
 pub mod model;
@@ -10,6 +11,7 @@ pub mod report;
 pub mod reproduce;
 pub mod run;
 pub mod seed;
+pub mod sweep;
 pub mod train;
 
 pub use config::{Cell, DeviceSpec, InitScheme, Task, TrainConfig};

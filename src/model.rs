@@ -9,7 +9,7 @@ use tch::nn::{self, RNN};
 use tch::{Device, Kind, Tensor};
 
 use crate::config::{Cell, InitScheme, TrainConfig};
-use crate::seed::{seed_stream, Stream};
+use crate::seed::{rng_lock, seed_stream, Stream};
 
 /// Input features per time step: the marker and the value.
 pub const INPUT_SIZE: i64 = 2;
@@ -281,6 +281,7 @@ pub fn build(spec: ModelSpec, device: Device) -> (nn::VarStore, Model) {
 /// Under the torch scheme the draws are exactly those of PyTorch's own
 /// `nn.RNN/LSTM/GRU` and `nn.Linear` constructors.
 pub fn initialise(vs: &nn::VarStore, spec: &ModelSpec, seed: u64) -> Result<()> {
+    let _rng = rng_lock();
     tch::manual_seed(seed_stream(seed, Stream::Init));
     let values: Vec<(String, Tensor)> = spec
         .parameters()
@@ -565,7 +566,10 @@ mod tests {
                 init: InitScheme::Keras,
             };
             let (_vs, m) = initialised(s, 1);
-            let x = Tensor::rand([5, 9, 2], (Kind::Float, Device::Cpu));
+            let x = {
+                let _rng = rng_lock(); // other tests seed and draw concurrently
+                Tensor::rand([5, 9, 2], (Kind::Float, Device::Cpu))
+            };
             assert_eq!(m.forward(&x).size(), [5, 1], "{cell}");
         }
     }
@@ -581,7 +585,10 @@ mod tests {
         };
         let (vs, m) = initialised(s, 2);
         let v = vs.variables();
-        let x = Tensor::rand([3, 6, 2], (Kind::Float, Device::Cpu));
+        let x = {
+            let _rng = rng_lock(); // other tests seed and draw concurrently
+            Tensor::rand([3, 6, 2], (Kind::Float, Device::Cpu))
+        };
         let mut h = Tensor::zeros([3, 4], (Kind::Float, Device::Cpu));
         for t in 0..6 {
             let xt = x.select(1, t);

@@ -33,6 +33,10 @@ pub struct Summary {
     pub final_loss: f64,
     pub final_val_loss: f64,
     pub test_mse: f64,
+    /// Test MSE of always predicting the mean training target (about
+    /// 0.049 for multiply, 0.167 for add): the score of learning nothing.
+    #[serde(default)]
+    pub baseline_mse: Option<f64>,
     /// Percent of test rows within 0.04 of the target.
     pub correctness: f64,
     pub test_failures: i64,

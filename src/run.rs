@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use tch::{Cuda, Device, Tensor};
+use tch::{Cuda, Device, Kind, Tensor};
 
 use crate::config::{DeviceSpec, TrainConfig};
 use crate::data::Dataset;
@@ -189,6 +189,10 @@ pub fn train(
     let console = observer.console;
 
     let evaluation = train::evaluate(&net, &split.test_x, &split.test_y)?;
+    let baseline_mse = train::mse(
+        &split.train_y.mean(Kind::Float).expand_as(&split.test_y),
+        &split.test_y,
+    );
     output::write_atomic(
         &out.join(output::PREDICTIONS),
         &report::predictions_csv(&evaluation, config.fit_rows)?,
@@ -205,6 +209,7 @@ pub fn train(
         final_loss: last.loss,
         final_val_loss: last.val_loss,
         test_mse: evaluation.test_mse,
+        baseline_mse: Some(baseline_mse),
         correctness: evaluation.correctness,
         test_failures: evaluation.failures,
         test_rows: evaluation.rows,

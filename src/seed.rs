@@ -3,6 +3,18 @@
 //! reproduced alone (the PyTorch reference skips the init stream when it
 //! loads rnn-lab's weights, yet shuffles exactly as rnn-lab does).
 
+use std::sync::{Mutex, MutexGuard};
+
+/// libtorch's CPU generator is global to the process: whoever seeds it and
+/// draws a sequence (data, initial weights, a run's batch orders) holds
+/// this lock for the whole sequence, so runs on several threads of one
+/// process cannot interleave their draws. (Runs are parallelised as
+/// processes, see `sweep`; this keeps library callers and tests correct.)
+pub fn rng_lock() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 /// What a stream of random numbers is used for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Stream {
@@ -37,7 +49,9 @@ mod tests {
         assert_ne!(seed_stream(1, Stream::Init), seed_stream(2, Stream::Data));
         assert!(a >= 0);
         assert!(seed_stream(u64::MAX, Stream::Shuffle) >= 0);
-        // Pinned: scripts/reference.py must compute the same numbers.
-        assert_eq!(seed_stream(0, Stream::Data), seed_stream(0, Stream::Data));
+        // Pinned to what scripts/reference.py's seed_stream computes.
+        assert_eq!(seed_stream(0, Stream::Data), 5225608189600411232);
+        assert_eq!(seed_stream(1, Stream::Init), 6909686245660430113);
+        assert_eq!(seed_stream(u64::MAX, Stream::Shuffle), 1092597310007415928);
     }
 }

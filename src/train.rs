@@ -10,7 +10,7 @@ use tch::{nn, nn::OptimizerConfig, Device, Kind, Reduction, Tensor};
 use crate::config::TrainConfig;
 use crate::data::Split;
 use crate::model::Model;
-use crate::seed::{seed_stream, Stream};
+use crate::seed::{rng_lock, seed_stream, Stream};
 
 /// Rows per forward pass when evaluating (bounds memory on big sets).
 /// The PyTorch reference evaluates in the same chunks.
@@ -65,6 +65,8 @@ pub fn fit(
     let device = vs.device();
     let rows = split.train_x.size()[0];
     let batch = config.batch_size;
+    // Held for the whole training: each epoch's order continues the stream.
+    let _rng = rng_lock();
     tch::manual_seed(seed_stream(config.seed, Stream::Shuffle));
     let mut history = Vec::with_capacity(config.epochs as usize);
     for epoch in 0..config.epochs {
@@ -143,6 +145,11 @@ pub struct Evaluation {
     pub predictions: Vec<f32>,
 }
 
+/// Within the threshold; a NaN prediction is never correct.
+fn is_correct(prediction: f32, target: f32) -> bool {
+    (prediction - target).abs() as f64 <= CORRECT_WITHIN
+}
+
 /// Evaluates on the test rows as the blog does.
 pub fn evaluate(model: &Model, x: &Tensor, y: &Tensor) -> Result<Evaluation> {
     let prediction = predict(model, x)?;
@@ -152,7 +159,7 @@ pub fn evaluate(model: &Model, x: &Tensor, y: &Tensor) -> Result<Evaluation> {
     let failures = predictions
         .iter()
         .zip(&targets)
-        .filter(|(p, t)| !((**p - **t).abs() as f64 <= CORRECT_WITHIN))
+        .filter(|(p, t)| !is_correct(**p, **t))
         .count() as i64;
     let rows = targets.len() as i64;
     let correctness = (rows - failures) as f64 / rows as f64 * 100.0;

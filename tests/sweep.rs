@@ -1,0 +1,271 @@
+//! End-to-end sweeps: manifest and folders, resume after a killed run,
+//! Ctrl-C, shards (flag and Slurm variables) and aggregation over shards.
+
+mod common;
+
+use std::{
+    fs,
+    os::unix::process::CommandExt,
+    path::Path,
+    process::{Command, Stdio},
+    thread::sleep,
+    time::{Duration, Instant},
+};
+
+use common::*;
+
+/// A 4-run grid of tiny runs; `epochs` sets how long each takes.
+fn grid(epochs: &'static str) -> Vec<&'static str> {
+    vec![
+        "sweep",
+        "--tasks",
+        "multiply,add",
+        "--models",
+        "rnn",
+        "--seq-lens",
+        "5,8",
+        "--seeds",
+        "1",
+        "--samples",
+        "240",
+        "--fit-rows",
+        "200",
+        "--units",
+        "8",
+        "--epochs",
+        epochs,
+        "--device",
+        "cpu",
+        "--quiet",
+    ]
+}
+
+fn history_rows(dir: &Path) -> usize {
+    fs::read_to_string(dir.join("history.csv"))
+        .map(|t| t.lines().count().saturating_sub(1))
+        .unwrap_or(0)
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        sleep(Duration::from_millis(20));
+    }
+}
+
+const NAMES: [&str; 4] = [
+    "multiply-rnn-keras-len5-seed1",
+    "multiply-rnn-keras-len8-seed1",
+    "add-rnn-keras-len5-seed1",
+    "add-rnn-keras-len8-seed1",
+];
+
+#[test]
+fn sweep_writes_manifest_and_one_folder_per_run_and_resumes_after_a_kill() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    let args = with(&grid("150"), &["--out", s(&out)]);
+    // Power loss: kill the sweep and its runs while the first run is midway.
+    let mut child = bin()
+        .args(&args)
+        .process_group(0)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = out.join(NAMES[0]);
+    wait_until("the first run's third epoch", || history_rows(&first) >= 3);
+    let status = Command::new("kill")
+        .args(["-s", "KILL", "--", &format!("-{}", child.id())])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    child.wait().unwrap();
+    assert!(
+        !first.join("summary.json").exists(),
+        "a killed run must not look finished"
+    );
+    let cut = history_rows(&first);
+    assert!(cut < 150, "the run was cut midway ({cut} epochs)");
+
+    let manifest = json(&out.join("sweep.json"));
+    let names: Vec<&str> = manifest["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, NAMES);
+    assert_eq!(manifest["runs"][3]["config"]["task"], "add");
+    assert_eq!(manifest["runs"][3]["config"]["seq_len"], 8);
+
+    // Resume: everything finishes, the cut run restarted from scratch.
+    run_ok(&args);
+    for name in NAMES {
+        let dir = out.join(name);
+        let summary = json(&dir.join("summary.json"));
+        assert_eq!(summary["epochs_run"], 150, "{name}");
+        let epochs: Vec<String> = csv_rows(&dir.join("history.csv"))[1..]
+            .iter()
+            .map(|r| r[0].clone())
+            .collect();
+        assert_eq!(
+            epochs,
+            (0..150).map(|e| e.to_string()).collect::<Vec<_>>(),
+            "{name}: clean history"
+        );
+    }
+    // A third call finds nothing to do and leaves the runs untouched.
+    let before = fs::read(out.join(NAMES[1]).join("summary.json")).unwrap();
+    let loud: Vec<&str> = args.iter().copied().filter(|a| *a != "--quiet").collect();
+    let stdout = run_ok(&loud);
+    assert!(stdout.contains("4 already finished, 0 to run"), "{stdout}");
+    assert_eq!(
+        fs::read(out.join(NAMES[1]).join("summary.json")).unwrap(),
+        before
+    );
+}
+
+#[test]
+fn ctrl_c_stops_after_the_running_runs_and_resume_finishes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    let args = with(&grid("60"), &["--out", s(&out)]);
+    let child = bin()
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let first = out.join(NAMES[0]);
+    wait_until("the first run's first epoch", || history_rows(&first) >= 1);
+    // SIGINT to the sweep alone: it lets the running run finish, starts no more.
+    assert!(Command::new("kill")
+        .args(["-s", "INT", &child.id().to_string()])
+        .status()
+        .unwrap()
+        .success());
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert!(
+        stderr.contains(
+            "interrupted: 3 run(s) of this shard not finished; rerun the same command to resume"
+        ),
+        "{stderr}"
+    );
+    assert!(
+        first.join("summary.json").exists(),
+        "the running run finished"
+    );
+    assert!(!out.join(NAMES[1]).exists(), "no run started after Ctrl-C");
+    run_ok(&args);
+    assert!(NAMES
+        .iter()
+        .all(|n| out.join(n).join("summary.json").exists()));
+}
+
+#[test]
+fn shards_split_the_grid_and_aggregate_reads_them_together() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    let args = with(&grid("2"), &["--out", s(&out), "--seeds", "1..2"]);
+    run_ok(&with(&args, &["--shard", "1/3"]));
+    let done = |n: &str| out.join(n).join("summary.json").exists();
+    let manifest = json(&out.join("sweep.json"));
+    let names: Vec<String> = manifest["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names.len(), 8);
+    let finished: Vec<usize> = (0..8).filter(|&i| done(&names[i])).collect();
+    assert_eq!(finished, [0, 3, 6], "shard 1/3 takes every third run");
+
+    let stdout = run_ok(&["aggregate", s(&out)]);
+    assert!(stdout.contains("| rnn | keras | 5 |"), "{stdout}");
+    let csv = csv_rows(&out.join("aggregate.csv"));
+    assert_eq!(
+        csv[0][..6],
+        ["task", "model", "init", "seq_len", "runs", "missing"]
+    );
+    let missing: usize = csv[1..]
+        .iter()
+        .map(|r| r[5].parse::<usize>().unwrap())
+        .sum();
+    assert_eq!(missing, 5);
+
+    // Slurm array task 1 of 3 (counted from 0) is shard 2/3.
+    let status = bin()
+        .args(&args)
+        .env("SLURM_ARRAY_TASK_ID", "1")
+        .env("SLURM_ARRAY_TASK_COUNT", "3")
+        .env_remove("SLURM_ARRAY_TASK_MIN")
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let finished: Vec<usize> = (0..8).filter(|&i| done(&names[i])).collect();
+    assert_eq!(finished, [0, 1, 3, 4, 6, 7]);
+    run_ok(&with(&args, &["--shard", "3/3"]));
+    assert!((0..8).all(|i| done(&names[i])));
+
+    run_ok(&["aggregate", s(&out)]);
+    let csv = csv_rows(&out.join("aggregate.csv"));
+    assert_eq!(csv.len(), 5, "4 cells + header");
+    for row in &csv[1..] {
+        assert_eq!((row[4].as_str(), row[5].as_str()), ("2", "0"), "{row:?}");
+        let baseline: f64 = row[11].parse().unwrap();
+        let expected = if row[0] == "add" { 0.167 } else { 0.049 };
+        assert!(
+            (baseline - expected).abs() < 0.05,
+            "baseline MSE {baseline} for {}",
+            row[0]
+        );
+    }
+    let md = fs::read_to_string(out.join("aggregate.md")).unwrap();
+    assert!(
+        md.contains("### multiply") && md.contains("### add"),
+        "{md}"
+    );
+}
+
+#[test]
+fn aggregate_refuses_runs_of_another_grid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    run_ok(&with(
+        &grid("1"),
+        &["--out", s(&out), "--tasks", "multiply", "--seq-lens", "5"],
+    ));
+    run_ok(&[
+        "train",
+        "--seq-len",
+        "5",
+        "--samples",
+        "240",
+        "--fit-rows",
+        "200",
+        "--units",
+        "8",
+        "--epochs",
+        "1",
+        "--quiet",
+        "--out",
+        s(&out.join("stray")),
+    ]);
+    let (ok, _, stderr) = run(&["aggregate", s(&out)]);
+    assert!(!ok);
+    assert!(
+        stderr.contains("stray is a run that is not in sweep.json's grid"),
+        "{stderr}"
+    );
+    let (ok, _, stderr) = run(&with(&grid("1"), &["--out", s(&out), "--seq-lens", "6"]));
+    assert!(!ok);
+    assert!(stderr.contains("holds another sweep"), "{stderr}");
+    let (ok, _, stderr) = run(&["aggregate", s(tmp.path())]);
+    assert!(!ok && stderr.contains("has no sweep.json"), "{stderr}");
+}
