@@ -8,6 +8,10 @@ a panel per model, loss (solid) and val_loss (dashed) per epoch on a log
 scale, seeds overlaid in their own colours.
 
     scripts/plot.py --out results/blog-cpu results/blog-cpu/rnn-lab results/blog-cpu/reference
+
+With --sweep DIR (after `rnn-lab aggregate DIR`): correctness against
+sequence length, a panel per task, a line per model and init with a band
+for the seed spread (min..max), written to DIR/correctness-vs-length.png.
 """
 import argparse
 import csv
@@ -20,6 +24,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402,F401
 
 MODEL_ORDER = {"rnn": 0, "lstm": 1, "gru": 2}
 MODEL_TITLE = {"rnn": "SimpleRNN (Elman)", "lstm": "LSTM", "gru": "GRU"}
@@ -78,14 +83,61 @@ def plot_curves(path, out_dir):
     print(f"plot: wrote {target}")
 
 
+def plot_sweep(sweep_dir):
+    path = os.path.join(sweep_dir, "aggregate.csv")
+    if not os.path.exists(path):
+        raise SystemExit(f"plot: {path} missing; run `rnn-lab aggregate {sweep_dir}` first")
+    rows = [r for r in csv.DictReader(open(path)) if r["correctness_mean"] not in ("", "NaN")]
+    tasks = list(dict.fromkeys(r["task"] for r in rows))
+    fig, axes = plt.subplots(1, len(tasks), figsize=(6.0 * len(tasks), 4.4), squeeze=False, sharey=True)
+    for ax, task in zip(axes[0], tasks):
+        lines = defaultdict(list)
+        for r in rows:
+            if r["task"] == task:
+                lines[(r["model"], r["init"])].append(r)
+        for k, ((model, init), pts) in enumerate(sorted(lines.items(), key=lambda kv: MODEL_ORDER.get(kv[0][0], 9))):
+            pts.sort(key=lambda r: int(r["seq_len"]))
+            x = [int(r["seq_len"]) for r in pts]
+            mean = [float(r["correctness_mean"]) for r in pts]
+            lo = [float(r["correctness_min"]) for r in pts]
+            hi = [float(r["correctness_max"]) for r in pts]
+            seeds = max(int(r["runs"]) for r in pts)
+            color = f"C{MODEL_ORDER.get(model, k)}"
+            style = "-" if init == "keras" else ":"
+            ax.plot(x, mean, style, marker="o", color=color,
+                    label=f"{MODEL_TITLE.get(model, model)}, {init} init (mean of {seeds} seeds)")
+            ax.fill_between(x, lo, hi, color=color, alpha=0.15)
+        ax.set_xscale("log")
+        ax.set_xticks(sorted({int(r["seq_len"]) for r in rows}))
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("sequence length (time steps between input and answer, at most)")
+        ax.set_title(f"{task} problem")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8, loc="lower left")
+    axes[0][0].set_ylabel("test correctness, % within 0.04 (band: min..max over seeds)")
+    fig.suptitle("Long-term dependencies: correctness against sequence length")
+    fig.tight_layout()
+    target = os.path.join(sweep_dir, "correctness-vs-length.png")
+    fig.savefig(target, dpi=110)
+    plt.close(fig)
+    print(f"plot: wrote {target}")
+
+
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("paths", nargs="+", help="history.csv files or folders of runs")
+    p.add_argument("paths", nargs="*", help="history.csv files or folders of runs")
     p.add_argument("--out", default=".", help="folder for the PNG files")
+    p.add_argument("--sweep", help="a sweep folder with aggregate.csv")
     args = p.parse_args()
+    if not args.paths and not args.sweep:
+        p.error("give history paths, --sweep DIR, or both")
     os.makedirs(args.out, exist_ok=True)
     for path in args.paths:
         plot_curves(path, args.out)
+    if args.sweep:
+        plot_sweep(args.sweep)
 
 
 if __name__ == "__main__":

@@ -72,6 +72,7 @@ struct SettingsArgs {
     /// Rows per batch; the last partial batch is kept.
     #[arg(long, default_value_t = 32)]
     batch_size: i64,
+    /// Passes over the training rows.
     #[arg(long, default_value_t = 100)]
     epochs: i64,
     /// auto (CUDA when visible), cpu, cuda or cuda:N.

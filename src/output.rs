@@ -115,10 +115,11 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("cannot move {} to {}", tmp.display(), path.display()))
 }
 
-/// The temporary name a file is written under before its rename.
+/// The temporary name a file is written under before its rename; unique
+/// per process, so shards writing the same sweep.json cannot interleave.
 pub fn partial_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".partial");
+    name.push(format!(".partial-{}", std::process::id()));
     path.with_file_name(name)
 }
 
