@@ -317,6 +317,13 @@ fn run(cli: Cli) -> Result<()> {
                     left
                 )?;
             }
+            if outcome.elsewhere > 0 {
+                bail!(
+                    "{} run(s) were being run by another sweep on {} and were left to it; rerun once it ends to check",
+                    outcome.elsewhere,
+                    a.out.display()
+                );
+            }
             if outcome.interrupted {
                 bail!("interrupted: {left} run(s) of this shard not finished; rerun the same command to resume");
             }

@@ -218,6 +218,8 @@ pub struct SweepOutcome {
     pub in_shard: usize,
     pub skipped: usize,
     pub finished: usize,
+    /// Runs that another sweep process was running (their lock was held).
+    pub elsewhere: usize,
     pub failed: Vec<String>,
     pub interrupted: bool,
 }
@@ -359,12 +361,20 @@ pub fn sweep(
         let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
     }
     let started = Instant::now();
-    let mut running: Vec<(Child, &RunSpec)> = Vec::new();
+    let mut running: Vec<(Child, &RunSpec, fs::File)> = Vec::new();
     let mut next = queue.into_iter();
     loop {
         while running.len() < opts.jobs && !stop.load(Ordering::SeqCst) {
             let Some(run) = next.next() else { break };
-            running.push((spawn(opts, run, out, threads)?, run));
+            let Some(lock) = lock_run(out, &run.name)? else {
+                outcome.elsewhere += 1;
+                continue;
+            };
+            if is_complete(&out.join(&run.name), &run.config) {
+                outcome.skipped += 1; // another sweep finished it meanwhile
+                continue;
+            }
+            running.push((spawn(opts, run, out, threads)?, run, lock));
         }
         if running.is_empty() {
             break;
@@ -373,7 +383,7 @@ pub fn sweep(
         let mut i = 0;
         while i < running.len() {
             if let Some(status) = running[i].0.try_wait()? {
-                let (_, run) = running.swap_remove(i);
+                let (_, run, _lock) = running.swap_remove(i);
                 if status.success() && is_complete(&out.join(&run.name), &run.config) {
                     outcome.finished += 1;
                     if !opts.quiet {
@@ -409,6 +419,23 @@ pub fn sweep(
     }
     outcome.interrupted = stop.load(Ordering::SeqCst);
     Ok(outcome)
+}
+
+/// Takes the run's lock (`logs/<name>.lock`, an OS file lock that dies
+/// with its process), or None when another sweep holds it: two sweeps on
+/// one folder (a resubmitted job, a second terminal) never train the same
+/// run into the same files.
+fn lock_run(out: &Path, name: &str) -> Result<Option<fs::File>> {
+    let path = out.join("logs").join(format!("{name}.lock"));
+    let file =
+        fs::File::create(&path).with_context(|| format!("cannot create {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(fs::TryLockError::WouldBlock) => Ok(None),
+        Err(fs::TryLockError::Error(e)) => {
+            Err(e).with_context(|| format!("cannot lock {}", path.display()))
+        }
+    }
 }
 
 fn spawn(opts: &SweepOptions, run: &RunSpec, out: &Path, threads: usize) -> Result<Child> {

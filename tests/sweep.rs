@@ -269,3 +269,38 @@ fn aggregate_refuses_runs_of_another_grid() {
     let (ok, _, stderr) = run(&["aggregate", s(tmp.path())]);
     assert!(!ok && stderr.contains("has no sweep.json"), "{stderr}");
 }
+
+#[test]
+fn a_second_sweep_on_the_same_folder_leaves_running_runs_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    let args = with(
+        &grid("400"),
+        &["--out", s(&out), "--tasks", "multiply", "--seq-lens", "5"],
+    );
+    let mut first = bin()
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let dir = out.join(NAMES[0]);
+    wait_until("the first sweep's run to start", || history_rows(&dir) >= 1);
+    let (ok, _, stderr) = run(&args);
+    assert!(!ok, "the second sweep must say it left a run alone");
+    assert!(
+        stderr.contains("1 run(s) were being run by another sweep"),
+        "{stderr}"
+    );
+    assert!(first.wait().unwrap().success());
+    let epochs: Vec<String> = csv_rows(&dir.join("history.csv"))[1..]
+        .iter()
+        .map(|r| r[0].clone())
+        .collect();
+    assert_eq!(
+        epochs,
+        (0..400).map(|e| e.to_string()).collect::<Vec<_>>(),
+        "one writer, one clean history"
+    );
+    run_ok(&args); // the lock died with the first sweep
+}
