@@ -124,7 +124,8 @@ pub fn check(config: &TrainConfig, out: &Path, opts: &RunOptions) -> Result<()> 
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        if !parent.is_dir() && !parent.starts_with(out) {
+        // The run folder itself is created before the weights are saved.
+        if !parent.is_dir() && parent != out {
             bail!(
                 "--save-init {}: folder {} does not exist",
                 path.display(),

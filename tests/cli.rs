@@ -15,7 +15,11 @@ use common::*;
 fn train_writes_every_file_with_keras_columns() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    let loud: Vec<&str> = SMALL.iter().copied().filter(|a| *a != "--quiet").collect();
+    let loud: Vec<&str> = small()
+        .iter()
+        .copied()
+        .filter(|a| *a != "--quiet")
+        .collect();
     let stdout = run_ok(&with(&loud, &["--model", "gru", "--out", s(&out)]));
     assert!(stdout.contains("Epoch 1/2 - 5/5 - "), "{stdout}");
     assert!(
@@ -95,7 +99,7 @@ fn same_seed_same_history_other_seed_other_history() {
     let dirs: Vec<_> = ["a", "b", "c"].iter().map(|d| tmp.path().join(d)).collect();
     for (dir, seed) in dirs.iter().zip(["3", "3", "4"]) {
         run_ok(&with(
-            SMALL,
+            &small(),
             &["--model", "rnn", "--seed", seed, "--out", s(dir)],
         ));
     }
@@ -297,10 +301,10 @@ fn cuda_without_a_gpu_is_refused() {
 fn existing_output_is_never_overwritten_without_force() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
-    run_ok(&with(SMALL, &["--out", s(&out)]));
+    run_ok(&with(&small(), &["--out", s(&out)]));
     let before = fs::read(out.join("summary.json")).unwrap();
     fails(
-        &with(SMALL, &["--out", s(&out)]),
+        &with(&small(), &["--out", s(&out)]),
         "exists and is not empty; choose a new --out, or pass --force",
     );
     assert_eq!(fs::read(out.join("summary.json")).unwrap(), before);
@@ -314,7 +318,10 @@ fn existing_output_is_never_overwritten_without_force() {
     );
     assert!(!blog.join("rnn").exists(), "no run started");
     // --force replaces the run files.
-    run_ok(&with(SMALL, &["--out", s(&out), "--seed", "9", "--force"]));
+    run_ok(&with(
+        &small(),
+        &["--out", s(&out), "--seed", "9", "--force"],
+    ));
     assert_eq!(json(&out.join("summary.json"))["config"]["seed"], 9);
 }
 
@@ -324,12 +331,12 @@ fn unwritable_output_is_refused_before_training() {
     let file = tmp.path().join("a-file");
     fs::write(&file, "x").unwrap();
     fails(
-        &with(SMALL, &["--out", s(&file.join("run"))]),
+        &with(&small(), &["--out", s(&file.join("run"))]),
         "is not a folder",
     );
     // /proc takes no new files, even for root.
     fails(
-        &with(SMALL, &["--out", "/proc/rnn-lab-test"]),
+        &with(&small(), &["--out", "/proc/rnn-lab-test"]),
         "/proc is not writable; choose a writable --out",
     );
 }
@@ -339,7 +346,10 @@ fn diverging_loss_stops_keeps_the_history_and_writes_no_summary() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     fails(
-        &with(SMALL, &["--epochs", "5", "--lr", "1e30", "--out", s(&out)]),
+        &with(
+            &small(),
+            &["--epochs", "5", "--lr", "1e30", "--out", s(&out)],
+        ),
         "training diverged: loss NaN",
     );
     let history = csv_rows(&out.join("history.csv"));
@@ -358,17 +368,8 @@ fn piping_into_head_ends_quietly() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let mut child = bin()
-        .args([
-            "train",
-            "--seq-len",
-            "10",
-            "--samples",
-            "240",
-            "--fit-rows",
-            "200",
-            "--units",
-            "8",
-        ])
+        .args(["train", "--seq-len", "10"])
+        .args(TINY)
         .args(["--epochs", "200", "--out", s(&out)])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -16,7 +16,7 @@ use common::*;
 
 /// A 4-run grid of tiny runs; `epochs` sets how long each takes.
 fn grid(epochs: &'static str) -> Vec<&'static str> {
-    vec![
+    let axes = [
         "sweep",
         "--tasks",
         "multiply,add",
@@ -26,18 +26,11 @@ fn grid(epochs: &'static str) -> Vec<&'static str> {
         "5,8",
         "--seeds",
         "1",
-        "--samples",
-        "240",
-        "--fit-rows",
-        "200",
-        "--units",
-        "8",
-        "--epochs",
-        epochs,
-        "--device",
-        "cpu",
-        "--quiet",
-    ]
+    ];
+    with(
+        &with(&axes, TINY),
+        &["--epochs", epochs, "--device", "cpu", "--quiet"],
+    )
 }
 
 fn history_rows(dir: &Path) -> usize {
@@ -108,15 +101,7 @@ fn sweep_writes_manifest_and_one_folder_per_run_and_resumes_after_a_kill() {
         let dir = out.join(name);
         let summary = json(&dir.join("summary.json"));
         assert_eq!(summary["epochs_run"], 150, "{name}");
-        let epochs: Vec<String> = csv_rows(&dir.join("history.csv"))[1..]
-            .iter()
-            .map(|r| r[0].clone())
-            .collect();
-        assert_eq!(
-            epochs,
-            (0..150).map(|e| e.to_string()).collect::<Vec<_>>(),
-            "{name}: clean history"
-        );
+        assert_clean_history(&dir, 150);
     }
     // A third call finds nothing to do and leaves the runs untouched.
     let before = fs::read(out.join(NAMES[1]).join("summary.json")).unwrap();
@@ -241,22 +226,14 @@ fn aggregate_refuses_runs_of_another_grid() {
         &grid("1"),
         &["--out", s(&out), "--tasks", "multiply", "--seq-lens", "5"],
     ));
-    run_ok(&[
-        "train",
-        "--seq-len",
-        "5",
-        "--samples",
-        "240",
-        "--fit-rows",
-        "200",
-        "--units",
-        "8",
-        "--epochs",
-        "1",
-        "--quiet",
-        "--out",
-        s(&out.join("stray")),
-    ]);
+    let stray = out.join("stray");
+    run_ok(&with(
+        &with(
+            &["train", "--seq-len", "5", "--epochs", "1", "--quiet"],
+            TINY,
+        ),
+        &["--out", s(&stray)],
+    ));
     let (ok, _, stderr) = run(&["aggregate", s(&out)]);
     assert!(!ok);
     assert!(
@@ -293,14 +270,6 @@ fn a_second_sweep_on_the_same_folder_leaves_running_runs_alone() {
         "{stderr}"
     );
     assert!(first.wait().unwrap().success());
-    let epochs: Vec<String> = csv_rows(&dir.join("history.csv"))[1..]
-        .iter()
-        .map(|r| r[0].clone())
-        .collect();
-    assert_eq!(
-        epochs,
-        (0..400).map(|e| e.to_string()).collect::<Vec<_>>(),
-        "one writer, one clean history"
-    );
+    assert_clean_history(&dir, 400); // one writer
     run_ok(&args); // the lock died with the first sweep
 }

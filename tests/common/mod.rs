@@ -61,21 +61,16 @@ pub fn run_ok(args: &[&str]) -> String {
     stdout
 }
 
-/// Small, fast settings: short sequences, few rows and units.
-pub const SMALL: &[&str] = &[
-    "train",
-    "--seq-len",
-    "10",
-    "--samples",
-    "240",
-    "--fit-rows",
-    "200",
-    "--units",
-    "8",
-    "--epochs",
-    "2",
-    "--quiet",
-];
+/// Few rows and units: the data and model part of every small run.
+pub const TINY: &[&str] = &["--samples", "240", "--fit-rows", "200", "--units", "8"];
+
+/// Small, fast `train` settings: short sequences, few rows, two epochs.
+pub fn small() -> Vec<&'static str> {
+    with(
+        &with(&["train", "--seq-len", "10"], TINY),
+        &["--epochs", "2", "--quiet"],
+    )
+}
 
 pub fn with<'a>(base: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
     base.iter().chain(extra).copied().collect()
@@ -95,6 +90,25 @@ pub fn json(path: &Path) -> serde_json::Value {
         &fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display())),
     )
     .unwrap()
+}
+
+/// The epoch column of a run's history.csv.
+pub fn epochs(dir: &Path) -> Vec<String> {
+    csv_rows(&dir.join("history.csv"))[1..]
+        .iter()
+        .map(|r| r[0].clone())
+        .collect()
+}
+
+/// Asserts a history of exactly epochs 0..n, each once.
+pub fn assert_clean_history(dir: &Path, n: usize) {
+    let expected: Vec<String> = (0..n).map(|e| e.to_string()).collect();
+    assert_eq!(
+        epochs(dir),
+        expected,
+        "{}: not a clean history of {n} epochs",
+        dir.display()
+    );
 }
 
 pub fn s(p: &Path) -> &str {
