@@ -61,7 +61,7 @@ def plot_curves(path, out_dir):
     if not groups:
         raise SystemExit(f"plot: no history.csv under {path}")
     models = sorted(groups, key=lambda m: MODEL_ORDER.get(m, 9))
-    fig, axes = plt.subplots(1, len(models), figsize=(5.2 * len(models), 4.2), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(1, len(models), figsize=(5.2 * len(models), 4.2), squeeze=False)
     label = os.path.basename(os.path.normpath(path))
     for ax, model in zip(axes[0], models):
         for k, (seed, h, task, seq_len) in enumerate(sorted(groups[model], key=lambda g: str(g[0]))):
