@@ -5,10 +5,12 @@
 # and the plots. rnn-lab and the reference run side by side, one thread each.
 #
 #   scripts/reproduce-blog.sh [OUT] [SEEDS]     (default results/blog-cpu 1..5)
+#   EPOCHS=2 scripts/reproduce-blog.sh /tmp/quick 1   a quick check of the pipeline
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${1:-$root/results/blog-cpu}
 seeds=${2:-1..5}
+epochs=${EPOCHS:-100}
 "$root/scripts/setup.sh"
 (cd "$root" && cargo build --release --quiet)
 bin=$root/target/release/rnn-lab
@@ -17,18 +19,26 @@ start=$(date +%s)
 rnn_lab_runs() {
   echo "reproduce: rnn-lab, Keras init -> $out/rnn-lab"
   "$bin" reproduce --models rnn,lstm,gru --seeds "$seeds" --device cpu --threads 1 --quiet --force \
-    --out "$out/rnn-lab"
+    --epochs "$epochs" --out "$out/rnn-lab"
   echo "reproduce: rnn-lab, PyTorch init -> $out/rnn-lab-torch-init"
   "$bin" reproduce --models rnn,lstm,gru --seeds "$seeds" --device cpu --threads 1 --quiet --force \
-    --init torch --out "$out/rnn-lab-torch-init"
+    --init torch --epochs "$epochs" --out "$out/rnn-lab-torch-init"
+}
+
+# 1..5 -> 1 2 3 4 5; 1,4,9 -> 1 4 9
+seed_list() {
+  case $1 in
+    *..*) seq "${1%%..*}" "${1##*..}" ;;
+    *) tr ',' ' ' <<<"$1" ;;
+  esac
 }
 
 reference_runs() {
   echo "reproduce: PyTorch reference, Keras init -> $out/reference"
   for model in rnn lstm gru; do
-    for seed in $("$root/.venv/bin/python" -c "import sys; a, _, b = sys.argv[1].partition('..'); print(*range(int(a), int(b or a) + 1)) if ',' not in sys.argv[1] else print(*sys.argv[1].split(','))" "$seeds"); do
-      "$root/scripts/reference.py" --model "$model" --seed "$seed" --device cpu --threads 1 --quiet --force \
-        --out "$out/reference/$model/seed-$seed"
+    for seed in $(seed_list "$seeds"); do
+      "$root/scripts/reference.py" --model "$model" --seed "$seed" --epochs "$epochs" --device cpu --threads 1 \
+        --quiet --force --out "$out/reference/$model/seed-$seed"
     done
   done
 }
