@@ -264,10 +264,11 @@ fn progress_bar(batches: i64, quiet: bool) -> ProgressBar {
     }
     let bar = ProgressBar::with_draw_target(Some(batches as u64), ProgressDrawTarget::stderr());
     bar.set_style(
-        ProgressStyle::with_template("{pos:>4}/{len} [{bar:30}] {elapsed_precise} eta {eta}")
+        ProgressStyle::with_template("{msg} {pos:>4}/{len} [{bar:30}] {elapsed_precise} eta {eta}")
             .expect("valid template")
             .progress_chars("=> "),
     );
+    bar.set_message("Epoch 1");
     bar
 }
 
@@ -288,6 +289,7 @@ impl EpochObserver for ConsoleObserver<'_> {
     fn epoch_done(&mut self, record: &EpochRecord) -> Result<()> {
         self.history.append(record)?;
         self.bar.reset();
+        self.bar.set_message(format!("Epoch {}", record.epoch + 2));
         if !self.quiet {
             let line = report::epoch_line(record, self.epochs, self.batches);
             self.bar.suspend(|| writeln!(self.console, "{line}"))?;
