@@ -2,18 +2,34 @@
 //! "libtorch_cpu.so: cannot open shared object file") nor sees CUDA (the
 //! linker drops libtorch_cuda.so as unneeded, so `Cuda::is_available()` is
 //! false on a GPU machine; tch issues #787, #980).
-use std::{env, fs};
+use std::{env, fs, path::Path};
+
+/// The libtorch that tch 0.24 is built for.
+const EXPECTED_LIBTORCH: &str = "2.11.0";
+const SETUP_HINT: &str = "run scripts/setup.sh (it installs torch 2.11.0 and links .libtorch), \
+     or point LIBTORCH at a libtorch 2.11.0";
 
 fn main() {
-    // crates/libtorch-check has checked LIBTORCH (present, 2.11.0) before
-    // torch-sys built; it reports the version it found.
-    let version = env::var("DEP_RNN_LAB_LIBTORCH_VERSION").unwrap_or_else(|_| "unknown".to_owned());
-    println!("cargo:rustc-env=RNN_LAB_LIBTORCH_VERSION={version}");
+    println!("cargo:rerun-if-env-changed=DEP_TCH_LIBTORCH_LIB");
+    println!("cargo:rerun-if-env-changed=LIBTORCH");
     // torch-sys (links = "tch") exports the lib folder it linked against.
-    let lib = env::var("DEP_TCH_LIBTORCH_LIB").expect("torch-sys reports DEP_TCH_LIBTORCH_LIB");
+    let lib = env::var("DEP_TCH_LIBTORCH_LIB")
+        .unwrap_or_else(|_| panic!("torch-sys did not report a libtorch folder: {SETUP_HINT}"));
     // Canonical, so the rpath survives a re-pointed .libtorch link.
     let lib = fs::canonicalize(&lib).unwrap_or_else(|_| lib.into());
     let lib = lib.as_path();
+    if !lib.join("libtorch_cpu.so").exists() && !lib.join("libtorch_cpu.dylib").exists() {
+        panic!("no libtorch in {}: {SETUP_HINT}", lib.display());
+    }
+    let version = libtorch_version(lib).unwrap_or_else(|| "unknown".to_owned());
+    let base = version.split('+').next().unwrap_or_default();
+    if version != "unknown" && base != EXPECTED_LIBTORCH {
+        panic!(
+            "libtorch {version} found in {}, but rnn-lab (tch 0.24) needs {EXPECTED_LIBTORCH}: {SETUP_HINT}",
+            lib.display()
+        );
+    }
+    println!("cargo:rustc-env=RNN_LAB_LIBTORCH_VERSION={version}");
 
     let target_os = env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();
     if target_os == "linux" || target_os == "macos" {
@@ -33,4 +49,17 @@ fn main() {
             cuda.display()
         );
     }
+}
+
+/// Reads the version of a pip-installed torch (`version.py`) or of a
+/// libtorch zip (`build-version`) from the folder above `lib`.
+fn libtorch_version(lib: &Path) -> Option<String> {
+    let root = lib.parent()?;
+    if let Ok(text) = fs::read_to_string(root.join("build-version")) {
+        return Some(text.trim().to_owned());
+    }
+    let text = fs::read_to_string(root.join("version.py")).ok()?;
+    text.lines()
+        .find_map(|line| line.strip_prefix("__version__ = "))
+        .map(|v| v.trim().trim_matches(|c| c == '\'' || c == '"').to_owned())
 }
