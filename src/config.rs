@@ -54,8 +54,6 @@ pub enum DeviceSpec {
 macro_rules! keyword_enum {
     ($ty:ident, $what:literal, $($variant:ident => $name:literal),+) => {
         impl $ty {
-            /// Every value, in the order the CLI lists them.
-            pub const ALL: &'static [$ty] = &[$($ty::$variant),+];
             /// The name used on the command line and in files.
             pub fn name(self) -> &'static str {
                 match self { $($ty::$variant => $name),+ }
