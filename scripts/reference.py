@@ -158,24 +158,31 @@ def predictions_csv(targets, preds, first_row):
     return "\n".join(lines) + "\n"
 
 
+# rnn-lab's defaults, the one copy (src/defaults.json): the blog's experiment.
+DEFAULTS = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "defaults.json")))
+RUN_SETTINGS = ["task", "samples", "seq_len", "fit_rows", "val_split", "model", "units", "layers", "init", "lr",
+                "adam_eps", "batch_size", "epochs", "seed"]
+
+
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", default="multiply", choices=["multiply", "add"])
-    p.add_argument("--model", default="lstm", choices=["rnn", "lstm", "gru"])
-    p.add_argument("--samples", type=int, default=3000)
-    p.add_argument("--seq-len", type=int, default=100)
-    p.add_argument("--fit-rows", type=int, default=2560)
-    p.add_argument("--val-split", type=float, default=0.2)
-    p.add_argument("--units", type=int, default=30)
-    p.add_argument("--layers", type=int, default=2)
-    p.add_argument("--init", default="keras", choices=["keras", "torch"])
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--adam-eps", type=float, default=1e-7)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--device", default="auto")
-    p.add_argument("--threads", type=int, default=1)
+    d, e = DEFAULTS["config"], DEFAULTS["execution"]
+    p.add_argument("--task", default=d["task"], choices=["multiply", "add"])
+    p.add_argument("--model", default=d["model"], choices=["rnn", "lstm", "gru"])
+    p.add_argument("--samples", type=int, default=d["samples"])
+    p.add_argument("--seq-len", type=int, default=d["seq_len"])
+    p.add_argument("--fit-rows", type=int, default=d["fit_rows"])
+    p.add_argument("--val-split", type=float, default=d["val_split"])
+    p.add_argument("--units", type=int, default=d["units"])
+    p.add_argument("--layers", type=int, default=d["layers"])
+    p.add_argument("--init", default=d["init"], choices=["keras", "torch"])
+    p.add_argument("--lr", type=float, default=d["lr"])
+    p.add_argument("--adam-eps", type=float, default=d["adam_eps"])
+    p.add_argument("--batch-size", type=int, default=d["batch_size"])
+    p.add_argument("--epochs", type=int, default=d["epochs"])
+    p.add_argument("--seed", type=int, default=d["seed"])
+    p.add_argument("--device", default=e["device"])
+    p.add_argument("--threads", type=int, default=e["threads"])
     p.add_argument("--out")
     p.add_argument("--force", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -264,11 +271,11 @@ def main(argv):
     train_times = sorted(h[3] for h in (history[1:] if len(history) > 1 else history))
     mid = len(train_times) // 2
     median = train_times[mid] if len(train_times) % 2 else (train_times[mid - 1] + train_times[mid]) / 2
-    config = {k: v for k, v in vars(args).items() if k not in ("out", "force", "quiet", "init_from", "save_init",
-                                                                 "predict_from", "dump_data")}
+    config = {k: getattr(args, k) for k in RUN_SETTINGS}
     summary = {
         "config": config,
         "device": str(device),
+        "threads": args.threads,
         "versions": {"implementation": "pytorch-reference", "torch": torch.__version__,
                      "cuda_runtime": torch.version.cuda if device.type == "cuda" else None,
                      "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None},

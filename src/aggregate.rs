@@ -1,6 +1,6 @@
 //! `rnn-lab aggregate`: gathers the runs of one sweep (from any number of
 //! shards copied into one folder), checks they belong to its grid, and
-//! writes per-cell statistics as CSV and Markdown.
+//! writes per-cell statistics (see `stats`) as CSV, JSON and Markdown.
 
 use std::{
     collections::BTreeMap,
@@ -12,10 +12,11 @@ use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
 use crate::config::{Cell, InitScheme, Task};
+use crate::grid::{read_manifest, MANIFEST};
 use crate::output;
-use crate::report::Summary;
-use crate::reproduce::mean_std;
-use crate::sweep::{read_manifest, same_run, MANIFEST};
+use crate::records::{FinishedRun, HISTORY, SUMMARY};
+use crate::report::{markdown_table, sci};
+use crate::stats::{markdown_headers, RunSetStats};
 
 /// Statistics of one (task, model, init, length) cell over its seeds.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -24,58 +25,24 @@ pub struct CellStats {
     pub model: Cell,
     pub init: InitScheme,
     pub seq_len: i64,
-    pub runs: usize,
+    /// Runs of the grid in this cell without a finished run folder.
     pub missing: usize,
-    pub correctness_mean: f64,
-    pub correctness_std: f64,
-    pub correctness_min: f64,
-    pub correctness_max: f64,
-    pub test_mse_mean: f64,
-    /// MSE of always predicting the mean training target.
-    pub baseline_mse_mean: f64,
-    /// Runs whose val_loss fell below the threshold.
-    pub reached: usize,
-    /// Mean first epoch (from 1) with val_loss below the threshold, over
-    /// the runs that reached it.
-    pub epochs_to_threshold_mean: Option<f64>,
+    #[serde(flatten)]
+    pub stats: RunSetStats,
 }
 
-/// A finished run read back from its folder.
-struct Finished {
-    summary: Summary,
-    val_losses: Vec<f64>,
-}
-
-fn read_run(dir: &Path) -> Result<Option<Finished>> {
-    let summary_path = dir.join(output::SUMMARY);
-    if !summary_path.exists() {
-        return Ok(None);
+impl CellStats {
+    pub fn missing_total(rows: &[CellStats]) -> usize {
+        rows.iter().map(|r| r.missing).sum()
     }
-    let text = fs::read_to_string(&summary_path)
-        .with_context(|| format!("cannot read {}", summary_path.display()))?;
-    let summary: Summary = serde_json::from_str(&text)
-        .with_context(|| format!("cannot parse {}", summary_path.display()))?;
-    let history = dir.join(output::HISTORY);
-    let mut reader = csv::Reader::from_path(&history)
-        .with_context(|| format!("cannot read {}", history.display()))?;
-    let mut val_losses = Vec::new();
-    for row in reader.records() {
-        let row = row.with_context(|| format!("cannot read {}", history.display()))?;
-        val_losses.push(
-            row[2]
-                .parse()
-                .with_context(|| format!("{}: bad val_loss {}", history.display(), &row[2]))?,
-        );
-    }
-    Ok(Some(Finished {
-        summary,
-        val_losses,
-    }))
 }
 
 /// Aggregates the sweep in `dir`; `threshold` is the val_loss that counts
-/// as learned for "epochs to threshold".
+/// as learned.
 pub fn aggregate(dir: &Path, threshold: f64) -> Result<Vec<CellStats>> {
+    if !(threshold.is_finite() && threshold > 0.0) {
+        bail!("--val-threshold must be a positive number, got {threshold}");
+    }
     let manifest = read_manifest(dir)?.with_context(|| {
         format!(
             "{} has no {MANIFEST}: is it a sweep folder (rnn-lab sweep --out)?",
@@ -90,7 +57,7 @@ pub fn aggregate(dir: &Path, threshold: f64) -> Result<Vec<CellStats>> {
     // Every run folder must be one of the grid's, with the grid's settings.
     for entry in fs::read_dir(dir).with_context(|| format!("cannot read {}", dir.display()))? {
         let path = entry?.path();
-        if !path.join(output::HISTORY).exists() && !path.join(output::SUMMARY).exists() {
+        if !path.join(HISTORY).exists() && !path.join(SUMMARY).exists() {
             continue;
         }
         let name = path
@@ -100,136 +67,113 @@ pub fn aggregate(dir: &Path, threshold: f64) -> Result<Vec<CellStats>> {
             .into_owned();
         let Some(config) = known.get(name.as_str()) else {
             bail!(
-                "{} is a run that is not in {}'s grid; move it out or aggregate its own sweep",
-                path.display(),
-                MANIFEST
+                "{} is a run that is not in {MANIFEST}'s grid; move it out or aggregate its own sweep",
+                path.display()
             );
         };
-        if let Some(run) = read_run(&path)? {
-            if !same_run(&run.summary.config, config) {
+        if let Some(run) = FinishedRun::read(&path)? {
+            if run.summary.config != **config {
                 bail!(
-                    "{} was run with other settings than {} lists for it",
-                    path.display(),
-                    MANIFEST
+                    "{} was run with other settings than {MANIFEST} lists for it",
+                    path.display()
                 );
             }
         }
     }
     // (task, model, init, length) -> (finished runs, missing runs)
     type Key = (Task, Cell, InitScheme, i64);
-    let mut cells: BTreeMap<Key, (Vec<Finished>, usize)> = BTreeMap::new();
+    let mut cells: BTreeMap<Key, (Vec<FinishedRun>, usize)> = BTreeMap::new();
     for run in &manifest.runs {
         let c = &run.config;
         let cell = cells
             .entry((c.task, c.model, c.init, c.seq_len))
             .or_default();
-        match read_run(&dir.join(&run.name))? {
+        match FinishedRun::read(&dir.join(&run.name))? {
             Some(f) => cell.0.push(f),
             None => cell.1 += 1,
         }
     }
-    let mut rows = Vec::new();
-    for ((task, model, init, seq_len), (runs, missing)) in cells {
-        let correctness: Vec<f64> = runs.iter().map(|r| r.summary.correctness).collect();
-        let (correctness_mean, correctness_std) = if runs.is_empty() {
-            (f64::NAN, f64::NAN)
-        } else {
-            mean_std(&correctness)
-        };
-        let mean = |f: fn(&Finished) -> f64| runs.iter().map(f).sum::<f64>() / runs.len() as f64;
-        let epochs: Vec<f64> = runs
-            .iter()
-            .filter_map(|r| {
-                r.val_losses
-                    .iter()
-                    .position(|v| *v < threshold)
-                    .map(|e| (e + 1) as f64)
-            })
-            .collect();
-        rows.push(CellStats {
-            task,
-            model,
-            init,
-            seq_len,
-            runs: runs.len(),
-            missing,
-            correctness_mean,
-            correctness_std,
-            correctness_min: correctness.iter().copied().fold(f64::NAN, f64::min),
-            correctness_max: correctness.iter().copied().fold(f64::NAN, f64::max),
-            test_mse_mean: mean(|r| r.summary.test_mse),
-            baseline_mse_mean: mean(|r| r.summary.baseline_mse.unwrap_or(f64::NAN)),
-            reached: epochs.len(),
-            epochs_to_threshold_mean: (!epochs.is_empty())
-                .then(|| epochs.iter().sum::<f64>() / epochs.len() as f64),
-        });
-    }
-    Ok(rows)
+    Ok(cells
+        .into_iter()
+        .map(
+            |((task, model, init, seq_len), (runs, missing))| CellStats {
+                task,
+                model,
+                init,
+                seq_len,
+                missing,
+                stats: RunSetStats::of(&runs, threshold),
+            },
+        )
+        .collect())
 }
 
-/// aggregate.csv: one line per cell, plain numbers.
+/// aggregate.csv: one line per cell, plain numbers, empty where undefined.
 pub fn csv_text(rows: &[CellStats]) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
+    let keys = ["task", "model", "init", "seq_len", "missing"];
+    if let Some(first) = rows.first() {
+        let names = first.stats.columns().into_iter().map(|(n, _)| n);
+        w.write_record(keys.into_iter().chain(names))?;
+    }
     for r in rows {
-        w.serialize(r)?;
+        let key = [
+            r.task.to_string(),
+            r.model.to_string(),
+            r.init.to_string(),
+            r.seq_len.to_string(),
+            r.missing.to_string(),
+        ];
+        w.write_record(
+            key.into_iter()
+                .chain(r.stats.columns().into_iter().map(|(_, v)| v)),
+        )?;
     }
     Ok(w.into_inner()?)
 }
 
-fn num(x: f64, f: impl Fn(f64) -> String) -> String {
-    if x.is_nan() {
-        "–".into()
-    } else {
-        f(x)
-    }
-}
-
 /// aggregate.md: one table per task.
 pub fn markdown(rows: &[CellStats], threshold: f64) -> String {
+    let mut headers: Vec<String> = ["model", "init", "length", "n"].map(String::from).to_vec();
+    headers.extend(markdown_headers(threshold));
+    headers.extend(["test MSE (mean)", "baseline MSE", "missing"].map(String::from));
     let mut text = String::new();
     let mut tasks: Vec<Task> = rows.iter().map(|r| r.task).collect();
     tasks.dedup();
     for task in tasks {
-        text += &format!(
-            "### {task}\n\n| model | init | length | correctness mean ± std | min .. max | test MSE | baseline MSE | epochs to val_loss < {threshold} | runs | missing |\n\
-             |---|---|---|---|---|---|---|---|---|---|\n"
-        );
-        for r in rows.iter().filter(|r| r.task == task) {
-            text += &format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-                r.model,
-                r.init,
-                r.seq_len,
-                num(r.correctness_mean, |m| format!(
-                    "{m:.2} ± {:.2} %",
-                    r.correctness_std
-                )),
-                num(r.correctness_min, |m| format!(
-                    "{m:.2} .. {:.2} %",
-                    r.correctness_max
-                )),
-                num(r.test_mse_mean, |m| format!("{m:.3e}")),
-                num(r.baseline_mse_mean, |m| format!("{m:.3e}")),
-                match r.epochs_to_threshold_mean {
-                    Some(e) => format!("{e:.1} ({}/{} runs)", r.reached, r.runs),
-                    None => format!("never (0/{} runs)", r.runs),
-                },
-                r.runs,
-                r.missing
-            );
-        }
-        text += "\n";
+        let lines: Vec<Vec<String>> = rows
+            .iter()
+            .filter(|r| r.task == task)
+            .map(|r| {
+                let mut cells = vec![
+                    r.model.to_string(),
+                    r.init.to_string(),
+                    r.seq_len.to_string(),
+                    r.stats.runs.to_string(),
+                ];
+                cells.extend(r.stats.markdown_cells());
+                cells.extend([
+                    sci(r.stats.test_mse_mean),
+                    sci(r.stats.baseline_mse_mean),
+                    r.missing.to_string(),
+                ]);
+                cells
+            })
+            .collect();
+        text += &format!("### {task}\n\n{}\n", markdown_table(&headers, &lines));
     }
     text
 }
 
-/// Aggregates `dir` and writes aggregate.csv and aggregate.md into it.
+/// Aggregates `dir` and writes aggregate.csv, aggregate.json and
+/// aggregate.md into it.
 pub fn write(dir: &Path, threshold: f64) -> Result<(Vec<CellStats>, PathBuf)> {
-    if !(threshold.is_finite() && threshold > 0.0) {
-        bail!("--val-threshold must be a positive number, got {threshold}");
-    }
     let rows = aggregate(dir, threshold)?;
     output::write_atomic(&dir.join("aggregate.csv"), &csv_text(&rows)?)?;
+    output::write_atomic(
+        &dir.join("aggregate.json"),
+        (serde_json::to_string_pretty(&rows)? + "\n").as_bytes(),
+    )?;
     let md = dir.join("aggregate.md");
     output::write_atomic(&md, markdown(&rows, threshold).as_bytes())?;
     Ok((rows, md))

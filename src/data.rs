@@ -94,7 +94,6 @@ impl Dataset {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::DeviceSpec;
 
     fn to_vec(t: &Tensor) -> Vec<f32> {
         Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()
@@ -178,7 +177,6 @@ mod tests {
             seq_len: 4,
             ..Default::default()
         };
-        assert_eq!(config.device, DeviceSpec::Auto);
         let d = Dataset::for_config(&config).unwrap();
         let s = d.split(&config, Device::Cpu).unwrap();
         assert!(s.train_x.equal(&d.x.narrow(0, 0, 15)));

@@ -4,17 +4,21 @@
 
 pub mod aggregate;
 pub mod config;
+pub mod console;
 pub mod data;
+pub mod device;
+pub mod grid;
 pub mod model;
 pub mod output;
+pub mod records;
 pub mod report;
 pub mod reproduce;
 pub mod run;
 pub mod seed;
+pub mod stats;
 pub mod sweep;
 pub mod train;
 
-pub use config::{Cell, DeviceSpec, InitScheme, Task, TrainConfig};
-pub use report::Summary;
-pub use reproduce::{reproduce, ReproduceConfig};
-pub use run::{train, RunOptions};
+pub use config::{Cell, DeviceSpec, Execution, InitScheme, Task, TrainConfig};
+pub use records::Summary;
+pub use run::RunOptions;

@@ -1,5 +1,6 @@
 //! The `rnn-lab` command line: parses flags into library configs and
-//! dispatches; the experiments themselves live in the library.
+//! dispatches; the experiments themselves live in the library. Defaults
+//! come from the library (`src/defaults.json`), never from here.
 
 use std::{
     io::{self, Write},
@@ -9,11 +10,14 @@ use std::{
 
 use anyhow::{bail, Result};
 use clap::{ArgAction, Args, Parser, Subcommand};
-use rnn_lab::config::{
-    parse_seeds, Cell, DeviceSpec, InitScheme, Task, TrainConfig, DEFAULT_THREADS,
-};
-use rnn_lab::sweep::{Grid, Shard, SweepOptions};
-use rnn_lab::{ReproduceConfig, RunOptions};
+use rnn_lab::aggregate::{self, CellStats};
+use rnn_lab::config::{parse_seeds, Cell, DeviceSpec, Execution, InitScheme, Task, TrainConfig};
+use rnn_lab::grid::{Grid, Shard};
+use rnn_lab::records;
+use rnn_lab::reproduce::{self, ReproduceConfig};
+use rnn_lab::run::{self, RunOptions};
+use rnn_lab::stats::DEFAULT_VAL_THRESHOLD;
+use rnn_lab::sweep::{self, SweepOptions};
 
 /// SimpleRNN vs LSTM vs GRU on long-term-dependency tasks, on libtorch.
 #[derive(Parser)]
@@ -34,56 +38,56 @@ enum Command {
     /// A grid of runs (tasks x models x inits x lengths x seeds), N at a
     /// time, resumable, optionally one shard of it (Slurm job arrays).
     Sweep(SweepArgs),
-    /// Statistics of a sweep folder (any number of shards): aggregate.csv
-    /// and aggregate.md.
+    /// Statistics of a sweep folder (any number of shards): aggregate.csv,
+    /// aggregate.json and aggregate.md.
     Aggregate(AggregateArgs),
-    /// Print versions and what libtorch sees (CUDA, cuDNN, devices).
+    /// Print versions, defaults and what libtorch sees (CUDA, cuDNN, devices).
     Info {
-        /// As JSON.
+        /// As JSON (versions, devices, and every default setting).
         #[arg(long)]
         json: bool,
     },
 }
 
-/// Settings a sweep keeps fixed and a single run takes as they are.
+fn d() -> TrainConfig {
+    TrainConfig::default()
+}
+
+/// Settings every kind of run takes as fixed values.
 #[derive(Args)]
 struct SettingsArgs {
     /// Rows generated in total.
-    #[arg(long, default_value_t = 3000)]
+    #[arg(long, default_value_t = d().samples)]
     samples: i64,
     /// Rows given to training and validation; the rest is the test set.
-    #[arg(long, default_value_t = 2560)]
+    #[arg(long, default_value_t = d().fit_rows)]
     fit_rows: i64,
     /// Share of the fit rows kept for validation (the last ones, as Keras).
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = d().val_split)]
     val_split: f64,
     /// Hidden units per layer.
-    #[arg(long, default_value_t = 30)]
+    #[arg(long, default_value_t = d().units)]
     units: i64,
     /// Stacked recurrent layers.
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = d().layers)]
     layers: i64,
     /// Adam learning rate.
-    #[arg(long, default_value_t = 1e-3)]
+    #[arg(long, default_value_t = d().lr)]
     lr: f64,
     /// Adam epsilon (Keras's 1e-7; PyTorch's default is 1e-8).
-    #[arg(long, default_value_t = 1e-7)]
+    #[arg(long, default_value_t = d().adam_eps)]
     adam_eps: f64,
     /// Rows per batch; the last partial batch is kept.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, default_value_t = d().batch_size)]
     batch_size: i64,
     /// Passes over the training rows.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = d().epochs)]
     epochs: i64,
-    /// auto (CUDA when visible), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: DeviceSpec,
 }
 
 impl SettingsArgs {
-    /// The config these flags describe, with the blog's task, model, init,
-    /// length and seed until the caller sets them.
-    fn config(&self, threads: usize) -> TrainConfig {
+    /// The config these flags describe; the rest as `base` has it.
+    fn apply(&self, base: TrainConfig) -> TrainConfig {
         TrainConfig {
             samples: self.samples,
             fit_rows: self.fit_rows,
@@ -94,36 +98,76 @@ impl SettingsArgs {
             adam_eps: self.adam_eps,
             batch_size: self.batch_size,
             epochs: self.epochs,
-            device: self.device,
-            threads,
-            ..TrainConfig::default()
+            ..base
         }
     }
 }
+
+/// Where and how runs compute.
+#[derive(Args)]
+struct ExecArgs {
+    /// auto (CUDA when visible), cpu, cuda or cuda:N.
+    #[arg(long, default_value_t = Execution::default().device)]
+    device: DeviceSpec,
+    /// CPU threads for libtorch per run [default: 1, fastest for the blog's
+    /// small model; sweep: cores / jobs].
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+impl ExecArgs {
+    fn execution(&self) -> Execution {
+        Execution {
+            device: self.device,
+            threads: self.threads.unwrap_or(Execution::default().threads),
+        }
+    }
+}
+
+/// The flags that define a run; `--config` replaces all of them.
+const RUN_FLAGS: [&str; 14] = [
+    "task",
+    "model",
+    "seq_len",
+    "init",
+    "seed",
+    "samples",
+    "fit_rows",
+    "val_split",
+    "units",
+    "layers",
+    "lr",
+    "adam_eps",
+    "batch_size",
+    "epochs",
+];
 
 #[derive(Args)]
 #[command(allow_negative_numbers = true, args_override_self = true)]
 struct TrainArgs {
     /// multiply (the blog's) or add.
-    #[arg(long, default_value = "multiply")]
+    #[arg(long, default_value_t = d().task)]
     task: Task,
     /// rnn (Elman, tanh), lstm or gru.
-    #[arg(long, default_value = "lstm")]
+    #[arg(long, default_value_t = d().model)]
     model: Cell,
     /// Time steps per row.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = d().seq_len)]
     seq_len: i64,
     /// keras (Keras defaults) or torch (PyTorch defaults).
-    #[arg(long, default_value = "keras")]
+    #[arg(long, default_value_t = d().init)]
     init: InitScheme,
     /// Seeds the data, the initial weights and the batch order.
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = d().seed)]
     seed: u64,
     #[command(flatten)]
     settings: SettingsArgs,
-    /// CPU threads for libtorch (1 is fastest for the blog's small model).
-    #[arg(long, default_value_t = DEFAULT_THREADS)]
-    threads: usize,
+    /// Take every run setting from this JSON file instead: a run config
+    /// (as `sweep` writes to logs/) or a summary.json (rerun that run).
+    #[arg(long, conflicts_with_all = RUN_FLAGS)]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    exec: ExecArgs,
     /// Output folder [default: runs/<model>-seed<seed>].
     #[arg(long)]
     out: Option<PathBuf>,
@@ -145,6 +189,7 @@ struct TrainArgs {
 type SeedList = Vec<u64>;
 
 #[derive(Args)]
+#[command(allow_negative_numbers = true)]
 struct ReproduceArgs {
     /// Models to run, in order.
     #[arg(long, value_delimiter = ',', default_value = "rnn,lstm")]
@@ -153,17 +198,15 @@ struct ReproduceArgs {
     #[arg(long, default_value = "1", value_parser = parse_seeds)]
     seeds: SeedList,
     /// keras (the blog's) or torch (an ablation).
-    #[arg(long, default_value = "keras")]
+    #[arg(long, default_value_t = d().init)]
     init: InitScheme,
-    /// Epochs per run (the blog's 100; lower only for a quick look).
-    #[arg(long, default_value_t = 100)]
-    epochs: i64,
-    /// auto (CUDA when visible), cpu, cuda or cuda:N.
-    #[arg(long, default_value = "auto")]
-    device: DeviceSpec,
-    /// CPU threads for libtorch.
-    #[arg(long, default_value_t = DEFAULT_THREADS)]
-    threads: usize,
+    /// Time steps per row.
+    #[arg(long, default_value_t = d().seq_len)]
+    seq_len: i64,
+    #[command(flatten)]
+    settings: SettingsArgs,
+    #[command(flatten)]
+    exec: ExecArgs,
     /// Output folder; runs go to <out>/<model>/seed-<seed>.
     #[arg(long, default_value = "runs/reproduce")]
     out: PathBuf,
@@ -195,12 +238,11 @@ struct SweepArgs {
     seeds: SeedList,
     #[command(flatten)]
     settings: SettingsArgs,
+    #[command(flatten)]
+    exec: ExecArgs,
     /// Runs at once (processes); on a GPU they share it.
     #[arg(long, default_value_t = 1)]
     jobs: usize,
-    /// CPU threads per run [default: cores / jobs, at least 1].
-    #[arg(long)]
-    threads: Option<usize>,
     /// Run only the K-th of N disjoint slices of the grid [default: from
     /// SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT, else the whole grid].
     #[arg(long)]
@@ -217,21 +259,41 @@ struct SweepArgs {
 struct AggregateArgs {
     /// A sweep folder (with sweep.json).
     dir: PathBuf,
-    /// val_loss that counts as learned, for the epochs-to-threshold column.
-    #[arg(long, default_value_t = 0.01)]
+    /// val_loss that counts as learned (learned share, epochs to learn).
+    #[arg(long, default_value_t = DEFAULT_VAL_THRESHOLD)]
     val_threshold: f64,
+    /// Fail (exit 1) when any run of the grid is missing, after writing
+    /// the tables: for scripts and CI.
+    #[arg(long)]
+    complete: bool,
 }
 
 fn main() -> ExitCode {
     match run(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
-        // `rnn-lab ... | head`: the reader left; that is a normal end.
+        // `rnn-lab info | head`: the reader left; that is a normal end.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", one_line(&e));
             ExitCode::FAILURE
         }
     }
+}
+
+/// The error chain on one line: each cause's first line (libtorch appends
+/// its C++ frames on the following lines).
+fn one_line(e: &anyhow::Error) -> String {
+    e.chain()
+        .map(|c| {
+            c.to_string()
+                .lines()
+                .next()
+                .unwrap_or_default()
+                .trim_end()
+                .to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join(": ")
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
@@ -245,133 +307,140 @@ fn run(cli: Cli) -> Result<()> {
     let stdout = io::stdout();
     let mut console = stdout.lock();
     match cli.command {
-        Command::Train(a) => {
-            let config = TrainConfig {
-                task: a.task,
-                model: a.model,
-                seq_len: a.seq_len,
-                init: a.init,
-                seed: a.seed,
-                ..a.settings.config(a.threads)
-            };
-            let out = a.out.unwrap_or_else(|| {
-                PathBuf::from(format!("runs/{}-seed{}", config.model, config.seed))
-            });
-            let opts = RunOptions {
-                force: a.force,
-                save_init: a.save_init,
-                init_from: a.init_from,
-                quiet: a.quiet,
-            };
-            rnn_lab::train(&config, &out, &opts, &mut console)?;
-        }
-        Command::Reproduce(a) => {
-            let base = TrainConfig {
-                init: a.init,
-                epochs: a.epochs,
-                device: a.device,
-                threads: a.threads,
-                ..TrainConfig::default()
-            };
-            let config = ReproduceConfig {
-                models: a.models,
-                seeds: a.seeds,
-                base,
-            };
-            let opts = RunOptions {
-                force: a.force,
-                quiet: a.quiet,
-                ..RunOptions::default()
-            };
-            rnn_lab::reproduce(&config, &a.out, &opts, &mut console)?;
-        }
-        Command::Sweep(a) => {
-            let grid = Grid {
-                tasks: a.tasks,
-                models: a.models,
-                inits: a.inits,
-                seq_lens: a.seq_lens,
-                seeds: a.seeds,
-                base: a.settings.config(a.threads.unwrap_or(DEFAULT_THREADS)),
-            };
-            let shard = match a.shard {
-                Some(s) => s,
-                None => Shard::from_slurm(|k| std::env::var(k).ok())?.unwrap_or(Shard::ALL),
-            };
-            let opts = SweepOptions {
-                jobs: a.jobs,
-                threads: a.threads,
-                shard,
-                quiet: a.quiet,
-                exe: std::env::current_exe()?,
-            };
-            let outcome = rnn_lab::sweep::sweep(&grid, &a.out, &opts, &mut console)?;
-            let left = outcome.in_shard - outcome.skipped - outcome.finished;
-            if !a.quiet {
-                writeln!(
-                    console,
-                    "sweep: {} finished now, {} were already finished, {} failed, {} left",
-                    outcome.finished,
-                    outcome.skipped,
-                    outcome.failed.len(),
-                    left
-                )?;
-            }
-            if outcome.elsewhere > 0 {
-                bail!(
-                    "{} run(s) were being run by another sweep on {} and were left to it; rerun once it ends to check",
-                    outcome.elsewhere,
-                    a.out.display()
-                );
-            }
-            if outcome.interrupted {
-                bail!("interrupted: {left} run(s) of this shard not finished; rerun the same command to resume");
-            }
-            if !outcome.failed.is_empty() {
-                bail!(
-                    "{} run(s) failed ({}); their logs are in {}/logs; rerun to retry them",
-                    outcome.failed.len(),
-                    outcome.failed.join(", "),
-                    a.out.display()
-                );
-            }
-        }
-        Command::Aggregate(a) => {
-            let (rows, md) = rnn_lab::aggregate::write(&a.dir, a.val_threshold)?;
-            write!(
-                console,
-                "{}",
-                rnn_lab::aggregate::markdown(&rows, a.val_threshold)
-            )?;
-            writeln!(
-                console,
-                "aggregate: wrote {} and aggregate.csv",
-                md.display()
-            )?;
-        }
+        Command::Train(a) => train(a, &mut console),
+        Command::Reproduce(a) => reproduce(a, &mut console),
+        Command::Sweep(a) => sweep(a, &mut console),
+        Command::Aggregate(a) => aggregate(a, &mut console),
         Command::Info { json } => {
-            let env = rnn_lab::run::environment();
-            if json {
-                writeln!(console, "{}", serde_json::to_string_pretty(&env)?)?;
+            let env = rnn_lab::device::environment();
+            let text = if json {
+                serde_json::to_string_pretty(&env)? + "\n"
             } else {
-                let v = &env.versions;
-                writeln!(
-                    console,
-                    "rnn-lab {} (tch {}, libtorch {})",
-                    v.rnn_lab, v.tch, v.libtorch
-                )?;
-                writeln!(
-                    console,
-                    "cuda available: {} ({} device(s))",
-                    env.cuda_available, env.cuda_devices
-                )?;
-                writeln!(console, "cudnn available: {}", env.cudnn_available)?;
-                if let (Some(rt), Some(dnn)) = (v.cuda_runtime, v.cudnn) {
-                    writeln!(console, "cuda runtime {rt}, cudnn {dnn}")?;
-                }
-                writeln!(console, "--device auto uses: {}", env.auto_device)?;
-            }
+                rnn_lab::device::describe(&env)
+            };
+            console.write_all(text.as_bytes())?;
+            Ok(())
         }
+    }
+}
+
+fn train(a: TrainArgs, console: &mut dyn Write) -> Result<()> {
+    let config = match &a.config {
+        Some(path) => records::read_config(path)?,
+        None => a.settings.apply(TrainConfig {
+            task: a.task,
+            model: a.model,
+            seq_len: a.seq_len,
+            init: a.init,
+            seed: a.seed,
+            ..d()
+        }),
+    };
+    let out = a
+        .out
+        .unwrap_or_else(|| PathBuf::from(format!("runs/{}-seed{}", config.model, config.seed)));
+    let opts = RunOptions {
+        execution: a.exec.execution(),
+        force: a.force,
+        save_init: a.save_init,
+        init_from: a.init_from,
+        quiet: a.quiet,
+    };
+    run::train(&config, &out, &opts, console)?;
+    Ok(())
+}
+
+fn reproduce(a: ReproduceArgs, console: &mut dyn Write) -> Result<()> {
+    let config = ReproduceConfig {
+        models: a.models,
+        seeds: a.seeds,
+        base: a.settings.apply(TrainConfig {
+            init: a.init,
+            seq_len: a.seq_len,
+            ..d()
+        }),
+    };
+    let opts = RunOptions {
+        execution: a.exec.execution(),
+        force: a.force,
+        quiet: a.quiet,
+        ..RunOptions::default()
+    };
+    reproduce::reproduce(&config, &a.out, &opts, console)?;
+    Ok(())
+}
+
+fn sweep(a: SweepArgs, console: &mut dyn Write) -> Result<()> {
+    let grid = Grid {
+        tasks: a.tasks,
+        models: a.models,
+        inits: a.inits,
+        seq_lens: a.seq_lens,
+        seeds: a.seeds,
+        base: a.settings.apply(d()),
+    };
+    let shard = match a.shard {
+        Some(s) => s,
+        None => Shard::from_slurm(|k| std::env::var(k).ok())?.unwrap_or(Shard::ALL),
+    };
+    let opts = SweepOptions {
+        jobs: a.jobs,
+        device: a.exec.device,
+        threads: a.exec.threads,
+        shard,
+        quiet: a.quiet,
+        exe: std::env::current_exe()?,
+    };
+    let outcome = sweep::sweep(&grid, &a.out, &opts, console)?;
+    if !a.quiet {
+        // Best effort: a closed console must not turn the outcome into success.
+        let _ = writeln!(
+            console,
+            "sweep: {} finished now, {} were already finished, {} failed, {} left",
+            outcome.finished,
+            outcome.skipped,
+            outcome.failed.len(),
+            outcome.left()
+        );
+    }
+    if outcome.elsewhere > 0 {
+        bail!(
+            "{} run(s) were being run by another sweep on {} and were left to it; rerun once it ends to check",
+            outcome.elsewhere,
+            a.out.display()
+        );
+    }
+    if outcome.interrupted {
+        bail!(
+            "interrupted: {} run(s) of this shard not finished; rerun the same command to resume",
+            outcome.left()
+        );
+    }
+    if !outcome.failed.is_empty() {
+        bail!(
+            "{} run(s) failed ({}); their logs are in {}/logs; rerun to retry them",
+            outcome.failed.len(),
+            outcome.failed.join(", "),
+            a.out.display()
+        );
+    }
+    Ok(())
+}
+
+fn aggregate(a: AggregateArgs, console: &mut dyn Write) -> Result<()> {
+    let (rows, md) = aggregate::write(&a.dir, a.val_threshold)?;
+    write!(console, "{}", aggregate::markdown(&rows, a.val_threshold))?;
+    writeln!(
+        console,
+        "aggregate: wrote {}, aggregate.csv and aggregate.json",
+        md.display()
+    )?;
+    let missing = CellStats::missing_total(&rows);
+    if a.complete && missing > 0 {
+        bail!(
+            "{missing} run(s) of the grid in {} are missing (see the missing column); run the sweep's missing shards, then aggregate again",
+            a.dir.display()
+        );
     }
     Ok(())
 }

@@ -96,6 +96,14 @@ impl ModelSpec {
             && matches!(self.cell, Cell::Rnn | Cell::Lstm))
     }
 
+    /// Number of values in every parameter, frozen ones included.
+    pub fn parameter_count(&self) -> i64 {
+        self.parameters()
+            .iter()
+            .map(|p| p.shape.iter().product::<i64>())
+            .sum()
+    }
+
     /// Number of trainable values (Keras's `model.summary()` total under
     /// the Keras scheme, PyTorch's under the torch scheme).
     pub fn trainable_count(&self) -> i64 {
@@ -327,6 +335,21 @@ pub fn load_weights(vs: &nn::VarStore, spec: &ModelSpec, path: &Path) -> Result<
         );
     }
     assign(vs, spec, values)
+}
+
+/// Writes every variable (on the CPU, PyTorch's names) as safetensors,
+/// whole or not at all.
+pub fn save_weights(vs: &nn::VarStore, path: &Path) -> Result<()> {
+    let mut named: Vec<(String, Tensor)> = vs
+        .variables()
+        .into_iter()
+        .map(|(name, t)| (name, t.to(Device::Cpu).contiguous()))
+        .collect();
+    named.sort_by(|a, b| a.0.cmp(&b.0));
+    crate::output::write_atomic_with(path, |tmp| {
+        Tensor::write_safetensors(&named, tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))
+    })
 }
 
 /// Copies CPU values into the variables (on any device) and marks the

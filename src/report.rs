@@ -1,75 +1,11 @@
-//! What runs report: the history CSV rows, summary.json, predictions.csv,
-//! the console lines, and the Markdown tables; each a function from results
-//! to text, so formats are tested without files.
+//! What runs report as text: summary.json, predictions.csv and the console
+//! lines; each a function from results to text, so formats are tested
+//! without files.
 
 use anyhow::Result;
-use serde::{Deserialize, Serialize};
 
-use crate::config::{SplitSizes, TrainConfig};
-use crate::train::{EpochRecord, Evaluation};
-
-/// Versions of what computed a run.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Versions {
-    pub rnn_lab: String,
-    pub tch: String,
-    pub libtorch: String,
-    /// CUDA runtime and cuDNN versions, when the run used CUDA.
-    pub cuda_runtime: Option<i64>,
-    pub cudnn: Option<i64>,
-}
-
-/// Everything a finished run reports, written last as summary.json.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct Summary {
-    pub config: TrainConfig,
-    /// The device actually used (`auto` resolved).
-    pub device: String,
-    pub versions: Versions,
-    pub split: SplitSizes,
-    /// Trainable parameters.
-    pub parameters: i64,
-    pub epochs_run: i64,
-    pub final_loss: f64,
-    pub final_val_loss: f64,
-    pub test_mse: f64,
-    /// Test MSE of always predicting the mean training target (about
-    /// 0.049 for multiply, 0.167 for add): the score of learning nothing.
-    #[serde(default)]
-    pub baseline_mse: Option<f64>,
-    /// Percent of test rows within 0.04 of the target.
-    pub correctness: f64,
-    pub test_failures: i64,
-    pub test_rows: i64,
-    /// Mean wall time of an epoch, training and validation.
-    pub seconds_per_epoch: f64,
-    /// Median wall time of the training steps of an epoch, first epoch
-    /// (warm-up) left out when there are several.
-    pub train_seconds_per_epoch: f64,
-    pub seconds_total: f64,
-}
-
-/// Keras CSVLogger's columns first, then the timings.
-pub fn history_header() -> [&'static str; 5] {
-    ["epoch", "loss", "val_loss", "seconds", "train_seconds"]
-}
-
-/// Losses at full f32 precision: the shortest text that reads back as the
-/// same f32 (what Keras's float32 logs hold).
-pub fn history_row(r: &EpochRecord) -> [String; 5] {
-    [
-        r.epoch.to_string(),
-        f32_text(r.loss),
-        f32_text(r.val_loss),
-        format!("{:.4}", r.seconds),
-        format!("{:.4}", r.train_seconds),
-    ]
-}
-
-/// Shortest round-trip text of `x` as f32.
-pub fn f32_text(x: f64) -> String {
-    format!("{}", x as f32)
-}
+use crate::records::{EpochRecord, Summary};
+use crate::train::Evaluation;
 
 /// predictions.csv: one line per test row; `row` is the row's index in the
 /// whole data set (the blog's `Y[2560 + i]`).
@@ -89,6 +25,23 @@ pub fn predictions_csv(e: &Evaluation, first_row: i64) -> Result<Vec<u8>> {
 
 pub fn summary_json(s: &Summary) -> Result<String> {
     Ok(serde_json::to_string_pretty(s)? + "\n")
+}
+
+/// A Markdown table: a header row, its separator, one row per entry.
+pub fn markdown_table(headers: &[String], rows: &[Vec<String>]) -> String {
+    let line = |cells: &[String]| format!("| {} |\n", cells.join(" | "));
+    let mut text = line(headers);
+    text += &line(&vec!["---".to_string(); headers.len()]).replace(' ', "");
+    for row in rows {
+        debug_assert_eq!(row.len(), headers.len());
+        text += &line(row);
+    }
+    text
+}
+
+/// A number in scientific notation for tables, "–" when undefined.
+pub fn sci(x: Option<f64>) -> String {
+    x.map_or("–".into(), |v| format!("{v:.3e}"))
 }
 
 /// Keras prints `%.4f`, switching to `%.4e` below 1e-3.
@@ -138,23 +91,15 @@ mod tests {
     }
 
     #[test]
-    fn history_row_keeps_f32_precision() {
-        let r = EpochRecord {
-            epoch: 4,
-            loss: 0.123456789,
-            val_loss: 1.0 / 3.0,
-            seconds: 2.0,
-            train_seconds: 1.75,
-        };
-        let row = history_row(&r);
-        assert_eq!(row, ["4", "0.12345679", "0.33333334", "2.0000", "1.7500"]);
-        assert_eq!(row[1].parse::<f32>().unwrap(), 0.123456789f64 as f32);
-        let nan = EpochRecord {
-            loss: f64::NAN,
-            val_loss: f64::INFINITY,
-            ..r
-        };
-        assert_eq!(&history_row(&nan)[1..3], ["NaN", "inf"]);
+    fn markdown_tables_line_up() {
+        let t = markdown_table(
+            &["a".into(), "b c".into()],
+            &[
+                vec!["1".into(), sci(Some(0.000123456))],
+                vec!["2".into(), sci(None)],
+            ],
+        );
+        assert_eq!(t, "| a | b c |\n|---|---|\n| 1 | 1.235e-4 |\n| 2 | – |\n");
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The blog's experiment: each model and seed with the blog's settings,
-//! one folder per run, then the aggregate side by side with the published
-//! numbers.
+//! The blog's experiment: each model and seed with the blog's settings
+//! (or smaller ones), one folder per run, then per-model statistics over
+//! the seeds beside the published single runs.
 
 use std::{
     io::Write,
@@ -11,12 +11,14 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{Cell, InitScheme, TrainConfig};
+use crate::console::Console;
 use crate::output;
-use crate::report::Summary;
+use crate::records::{FinishedRun, HISTORY};
+use crate::report::{self, sci};
 use crate::run::{self, RunOptions};
+use crate::stats::{markdown_headers, RunSetStats, DEFAULT_VAL_THRESHOLD};
 
-/// What `rnn-lab reproduce` runs: `base` (the blog's settings) for every
-/// model and seed.
+/// What `rnn-lab reproduce` runs: `base` for every model and seed.
 #[derive(Clone, Debug)]
 pub struct ReproduceConfig {
     pub models: Vec<Cell>,
@@ -39,61 +41,29 @@ pub fn run_dir(out: &Path, cell: Cell, seed: u64) -> PathBuf {
     out.join(cell.name()).join(format!("seed-{seed}"))
 }
 
-/// Per-model statistics over seeds.
+/// Per-model statistics over seeds, beside the published numbers.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ModelAggregate {
     pub model: Cell,
     pub init: InitScheme,
     pub seeds: Vec<u64>,
-    pub correctness_mean: f64,
-    /// Sample standard deviation (n - 1); 0 for a single run.
-    pub correctness_std: f64,
-    pub correctness_min: f64,
-    pub correctness_max: f64,
-    pub final_loss_mean: f64,
-    pub final_val_loss_mean: f64,
-    pub test_mse_mean: f64,
-    pub train_seconds_per_epoch_mean: f64,
+    #[serde(flatten)]
+    pub stats: RunSetStats,
     pub blog: Option<f64>,
     pub textbook: Option<f64>,
 }
 
-/// Mean and sample standard deviation.
-pub fn mean_std(xs: &[f64]) -> (f64, f64) {
-    let n = xs.len() as f64;
-    let mean = xs.iter().sum::<f64>() / n;
-    if xs.len() < 2 {
-        return (mean, 0.0);
-    }
-    let var = xs.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0);
-    (mean, var.sqrt())
-}
-
-/// Aggregates the summaries of one model.
-pub fn aggregate(summaries: &[Summary]) -> ModelAggregate {
-    let first = &summaries[0].config;
-    let col = |f: fn(&Summary) -> f64| summaries.iter().map(f).collect::<Vec<f64>>();
-    let mean = |f: fn(&Summary) -> f64| mean_std(&col(f)).0;
-    let correctness = col(|s| s.correctness);
-    let (correctness_mean, correctness_std) = mean_std(&correctness);
-    let (blog, textbook) = published(first.model);
-    ModelAggregate {
-        model: first.model,
-        init: first.init,
-        seeds: summaries.iter().map(|s| s.config.seed).collect(),
-        correctness_mean,
-        correctness_std,
-        correctness_min: correctness.iter().copied().fold(f64::INFINITY, f64::min),
-        correctness_max: correctness
-            .iter()
-            .copied()
-            .fold(f64::NEG_INFINITY, f64::max),
-        final_loss_mean: mean(|s| s.final_loss),
-        final_val_loss_mean: mean(|s| s.final_val_loss),
-        test_mse_mean: mean(|s| s.test_mse),
-        train_seconds_per_epoch_mean: mean(|s| s.train_seconds_per_epoch),
-        blog,
-        textbook,
+impl ModelAggregate {
+    pub fn of(model: Cell, init: InitScheme, runs: &[FinishedRun]) -> ModelAggregate {
+        let (blog, textbook) = published(model);
+        ModelAggregate {
+            model,
+            init,
+            seeds: runs.iter().map(|r| r.summary.config.seed).collect(),
+            stats: RunSetStats::of(runs, DEFAULT_VAL_THRESHOLD),
+            blog,
+            textbook,
+        }
     }
 }
 
@@ -103,29 +73,42 @@ fn percent(x: Option<f64>) -> String {
 
 /// The Markdown table of the aggregates against the published numbers.
 pub fn markdown_table(rows: &[ModelAggregate]) -> String {
-    let mut text = String::from(
-        "| model | init | seeds | correctness mean ± std | min .. max | final loss | final val_loss | test MSE | train s/epoch | blog (Keras, 1 run) | textbook (1 run) |\n\
-         |---|---|---|---|---|---|---|---|---|---|---|\n",
+    let mut headers: Vec<String> = ["model", "init", "n"].map(String::from).to_vec();
+    headers.extend(markdown_headers(DEFAULT_VAL_THRESHOLD));
+    headers.extend(
+        [
+            "final loss (mean)",
+            "final val_loss (mean)",
+            "test MSE (mean)",
+            "train s/epoch",
+            "blog (Keras, 1 run)",
+            "textbook (1 run)",
+        ]
+        .map(String::from),
     );
-    for r in rows {
-        text += &format!(
-            "| {} | {} | {} | {:.2} ± {:.2} % | {:.2} .. {:.2} % | {:.3e} | {:.3e} | {:.3e} | {:.3} | {} | {} |\n",
-            r.model,
-            r.init,
-            r.seeds.len(),
-            r.correctness_mean,
-            r.correctness_std,
-            r.correctness_min,
-            r.correctness_max,
-            r.final_loss_mean,
-            r.final_val_loss_mean,
-            r.test_mse_mean,
-            r.train_seconds_per_epoch_mean,
-            percent(r.blog),
-            percent(r.textbook),
-        );
-    }
-    text
+    let lines: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            let mut cells = vec![
+                r.model.to_string(),
+                r.init.to_string(),
+                r.stats.runs.to_string(),
+            ];
+            cells.extend(r.stats.markdown_cells());
+            cells.extend([
+                sci(r.stats.final_loss_mean),
+                sci(r.stats.final_val_loss_mean),
+                sci(r.stats.test_mse_mean),
+                r.stats
+                    .train_seconds_per_epoch_mean
+                    .map_or("–".into(), |s| format!("{s:.3}")),
+                percent(r.blog),
+                percent(r.textbook),
+            ]);
+            cells
+        })
+        .collect();
+    report::markdown_table(&headers, &lines)
 }
 
 /// Runs every model and seed into `out`, then writes `aggregate.md` and
@@ -139,12 +122,12 @@ pub fn reproduce(
     if config.models.is_empty() || config.seeds.is_empty() {
         bail!("reproduce needs at least one model and one seed");
     }
-    output::check_run_dir(out, true)?;
     for (i, m) in config.models.iter().enumerate() {
         if config.models[..i].contains(m) {
             bail!("--models lists {m} twice");
         }
     }
+    output::check_run_dir(out, true)?;
     let runs: Vec<(TrainConfig, PathBuf)> = config
         .models
         .iter()
@@ -164,26 +147,31 @@ pub fn reproduce(
     for (c, dir) in &runs {
         run::check(c, dir, opts)?;
     }
-    let mut by_model: Vec<Vec<Summary>> = vec![Vec::new(); config.models.len()];
     for (c, dir) in &runs {
         if !opts.quiet {
-            writeln!(
-                console,
-                "\n== {} seed {} -> {}",
+            Console::new(console).print(&format!(
+                "\n== {} seed {} -> {}\n",
                 c.model,
                 c.seed,
                 dir.display()
-            )?;
+            ));
         }
-        let summary = run::train(c, dir, opts, console)?;
-        let slot = config
-            .models
-            .iter()
-            .position(|m| *m == c.model)
-            .expect("model in list");
-        by_model[slot].push(summary);
+        run::train(c, dir, opts, console)?;
     }
-    let rows: Vec<ModelAggregate> = by_model.iter().map(|s| aggregate(s)).collect();
+    let mut rows = Vec::new();
+    for &model in &config.models {
+        let mut finished = Vec::new();
+        for &seed in &config.seeds {
+            let dir = run_dir(out, model, seed);
+            finished.push(FinishedRun::read(&dir)?.ok_or_else(|| {
+                anyhow::anyhow!(
+                    "{} lost its {HISTORY} or summary during the run",
+                    dir.display()
+                )
+            })?);
+        }
+        rows.push(ModelAggregate::of(model, config.base.init, &finished));
+    }
     let table = markdown_table(&rows);
     output::write_atomic(&out.join("aggregate.md"), table.as_bytes())?;
     output::write_atomic(
@@ -191,7 +179,7 @@ pub fn reproduce(
         (serde_json::to_string_pretty(&rows)? + "\n").as_bytes(),
     )?;
     if !opts.quiet {
-        writeln!(console, "\n{table}")?;
+        Console::new(console).print(&format!("\n{table}"));
     }
     Ok(rows)
 }
@@ -201,27 +189,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn mean_and_sample_std() {
-        assert_eq!(mean_std(&[5.0]), (5.0, 0.0));
-        let (m, s) = mean_std(&[2.0, 4.0, 4.0, 4.0, 5.0, 5.0, 7.0, 9.0]);
-        assert_eq!(m, 5.0);
-        assert!((s - (32.0f64 / 7.0).sqrt()).abs() < 1e-12);
-    }
-
-    #[test]
     fn table_places_published_numbers() {
         let row = ModelAggregate {
             model: Cell::Lstm,
             init: InitScheme::Keras,
-            seeds: vec![1, 2],
-            correctness_mean: 90.0,
-            correctness_std: 1.5,
-            correctness_min: 88.5,
-            correctness_max: 91.5,
-            final_loss_mean: 0.00012,
-            final_val_loss_mean: 0.0003,
-            test_mse_mean: 0.00025,
-            train_seconds_per_epoch_mean: 1.25,
+            seeds: vec![1],
+            stats: RunSetStats::of(&[], DEFAULT_VAL_THRESHOLD),
             blog: published(Cell::Lstm).0,
             textbook: published(Cell::Lstm).1,
         };
@@ -229,7 +202,13 @@ mod tests {
         let last = table.lines().last().unwrap();
         assert_eq!(
             last,
-            "| lstm | keras | 2 | 90.00 ± 1.50 % | 88.50 .. 91.50 % | 1.200e-4 | 3.000e-4 | 2.500e-4 | 1.250 | 92.95 % | 94.77 % |"
+            "| lstm | keras | 0 | – | – | – | 0/0 | – | – | – | – | – | 92.95 % | 94.77 % |"
+        );
+        let header_cells = table.lines().next().unwrap().matches('|').count();
+        assert_eq!(header_cells, last.matches('|').count());
+        assert_eq!(
+            header_cells,
+            table.lines().nth(1).unwrap().matches('|').count()
         );
         assert_eq!(published(Cell::Rnn), (None, Some(9.32)));
     }

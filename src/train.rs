@@ -10,6 +10,7 @@ use tch::{nn, nn::OptimizerConfig, Device, Kind, Reduction, Tensor};
 use crate::config::TrainConfig;
 use crate::data::Split;
 use crate::model::Model;
+use crate::records::EpochRecord;
 use crate::seed::{rng_lock, seed_stream, Stream};
 
 /// Rows per forward pass when evaluating (bounds memory on big sets).
@@ -19,22 +20,6 @@ pub const EVAL_CHUNK: i64 = 1024;
 /// Hochreiter & Schmidhuber's threshold: a prediction within 0.04 of the
 /// target counts as correct.
 pub const CORRECT_WITHIN: f64 = 0.04;
-
-/// One finished epoch, as Keras's CSVLogger would log it, plus timings.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct EpochRecord {
-    /// From 0, like CSVLogger.
-    pub epoch: i64,
-    /// Mean of the batch losses weighted by batch size, taken while the
-    /// weights change during the epoch (Keras's `loss`).
-    pub loss: f64,
-    /// MSE over all validation rows after the epoch's last step.
-    pub val_loss: f64,
-    /// Wall time of the epoch, training and validation.
-    pub seconds: f64,
-    /// Wall time of the training steps alone.
-    pub train_seconds: f64,
-}
 
 /// What training reports after each epoch; an error stops training.
 pub trait EpochObserver {
@@ -68,7 +53,7 @@ pub fn fit(
     // Held for the whole training: each epoch's order continues the stream.
     let _rng = rng_lock();
     tch::manual_seed(seed_stream(config.seed, Stream::Shuffle));
-    let mut history = Vec::with_capacity(config.epochs as usize);
+    let mut history = Vec::new();
     for epoch in 0..config.epochs {
         let start = Instant::now();
         let order = Tensor::randperm(rows, (Kind::Int64, Device::Cpu)).to(device);
@@ -98,9 +83,11 @@ pub fn fit(
         history.push(record);
         if !loss.is_finite() || !val_loss.is_finite() {
             bail!(
-                "training diverged: loss {} and val_loss {} at epoch {epoch}; history.csv keeps every epoch up to it. Try a smaller --lr",
+                "training diverged: loss {} and val_loss {} in epoch {}/{}; history.csv keeps every epoch up to it. Try a smaller --lr",
                 loss,
-                val_loss
+                val_loss,
+                epoch + 1,
+                config.epochs
             );
         }
     }

@@ -149,37 +149,52 @@ fn lstm_learns_the_short_multiplication_problem() {
 fn reproduce_writes_one_folder_per_model_and_seed_and_the_table() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("blog");
-    let stdout = run_ok(&[
-        "reproduce",
-        "--models",
-        "rnn,gru",
-        "--seeds",
-        "1,2",
-        "--epochs",
-        "1",
-        "--out",
-        s(&out),
-    ]);
+    let stdout = run_ok(&with(
+        &with(
+            &[
+                "reproduce",
+                "--models",
+                "rnn,gru",
+                "--seeds",
+                "1,2",
+                "--seq-len",
+                "10",
+            ],
+            TINY,
+        ),
+        &["--epochs", "2", "--out", s(&out)],
+    ));
+    let mut correctness = Vec::new();
     for model in ["rnn", "gru"] {
         for seed in [1, 2] {
             let dir = out.join(model).join(format!("seed-{seed}"));
             let summary = json(&dir.join("summary.json"));
             assert_eq!(summary["config"]["model"], model);
             assert_eq!(summary["config"]["seed"], seed);
-            assert_eq!(summary["config"]["seq_len"], 100, "blog settings");
-            assert_eq!(summary["split"]["train"], 2048);
+            assert_eq!(
+                summary["config"]["seq_len"], 10,
+                "the size flags reach the runs"
+            );
+            assert_eq!(summary["config"]["units"], 8);
+            assert_eq!(summary["split"]["train"], 160);
+            assert_eq!(summary["threads"], 1, "the threads used are recorded");
+            correctness.push(summary["correctness"].as_f64().unwrap());
         }
     }
     let table = fs::read_to_string(out.join("aggregate.md")).unwrap();
     assert_eq!(table.lines().count(), 4, "{table}");
-    assert!(
-        table
-            .lines()
-            .nth(2)
-            .unwrap()
-            .starts_with("| rnn | keras | 2 | "),
-        "{table}"
+    let rnn = table.lines().nth(2).unwrap();
+    assert!(rnn.starts_with("| rnn | keras | 2 | "), "{table}");
+    // Median of two seeds is their mean; min .. max are the two values.
+    let (lo, hi) = (
+        correctness[0].min(correctness[1]),
+        correctness[0].max(correctness[1]),
     );
+    assert!(
+        rnn.contains(&format!("| {:.2} [", (lo + hi) / 2.0)),
+        "{rnn}"
+    );
+    assert!(rnn.contains(&format!("| {lo:.2} .. {hi:.2} % |")), "{rnn}");
     assert!(
         table.lines().nth(2).unwrap().ends_with("| – | 9.32 % |"),
         "{table}"
@@ -191,6 +206,10 @@ fn reproduce_writes_one_folder_per_model_and_seed_and_the_table() {
     assert!(stdout.contains(&table), "table printed at the end");
     let aggregate = json(&out.join("aggregate.json"));
     assert_eq!(aggregate[1]["seeds"], serde_json::json!([1, 2]));
+    assert_eq!(aggregate[0]["correctness"]["n"], 2);
+    let c = &aggregate[0]["correctness"];
+    assert!(c["ci_low"].as_f64().unwrap() <= c["mean"].as_f64().unwrap());
+    assert!(c["ci_high"].as_f64().unwrap() >= c["mean"].as_f64().unwrap());
 }
 
 /// Runs a failing command and checks its one-line error.
@@ -212,29 +231,29 @@ fn bad_flags_fail_before_anything_is_written() {
     let cases: &[(&[&str], &str)] = &[
         (
             &["--samples", "0"],
-            "error: --samples must be at least 1, got 0",
+            "error: samples must be at least 1, got 0",
         ),
         (
             &["--units", "-4"],
-            "error: --units must be at least 1, got -4",
+            "error: units must be at least 1, got -4",
         ),
         (
             &["--batch-size", "0"],
-            "error: --batch-size must be at least 1",
+            "error: batch_size must be at least 1",
         ),
-        (&["--epochs", "0"], "error: --epochs must be at least 1"),
-        (&["--seq-len", "1"], "error: --seq-len must be at least 2"),
+        (&["--epochs", "0"], "error: epochs must be at least 1"),
+        (&["--seq-len", "1"], "error: seq_len must be at least 2"),
         (
             &["--val-split", "1.5"],
-            "error: --val-split must be in (0, 1), got 1.5",
+            "error: val_split must be in (0, 1), got 1.5",
         ),
         (
             &["--val-split", "0"],
-            "error: --val-split must be in (0, 1), got 0",
+            "error: val_split must be in (0, 1), got 0",
         ),
         (
             &["--fit-rows", "5000"],
-            "error: --fit-rows (5000) must be less than --samples (3000)",
+            "error: fit_rows (5000) must be less than samples (3000)",
         ),
         (
             &["--fit-rows", "3000"],
@@ -248,8 +267,11 @@ fn bad_flags_fail_before_anything_is_written() {
             &["--fit-rows", "1", "--val-split", "0.5"],
             "leaves 0 training and 1 validation rows",
         ),
-        (&["--lr", "-1"], "error: --lr must be a positive number"),
-        (&["--threads", "0"], "error: --threads must be at least 1"),
+        (&["--lr", "-1"], "error: lr must be a positive number"),
+        (
+            &["--threads", "0"],
+            "error: threads must be between 1 and 4096, got 0",
+        ),
         (
             &["--model", "transformer"],
             "unknown model 'transformer' (expected one of: rnn, lstm, gru)",
@@ -364,13 +386,13 @@ fn diverging_loss_stops_keeps_the_history_and_writes_no_summary() {
 }
 
 #[test]
-fn piping_into_head_ends_quietly() {
+fn a_closed_console_stops_printing_not_training() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("run");
     let mut child = bin()
         .args(["train", "--seq-len", "10"])
         .args(TINY)
-        .args(["--epochs", "200", "--out", s(&out)])
+        .args(["--epochs", "40", "--out", s(&out)])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -386,8 +408,10 @@ fn piping_into_head_ends_quietly() {
     assert!(first.starts_with("lstm on cpu"), "{first}");
     assert!(status.success(), "exit {status:?}, stderr {stderr}");
     assert_eq!(stderr, "", "no message, no panic");
-    let rows = csv_rows(&out.join("history.csv")).len();
-    assert!(rows < 201, "stopped early ({rows} rows)");
+    // The console went away; the run did not: every epoch and every file.
+    assert_clean_history(&out, 40);
+    assert_eq!(json(&out.join("summary.json"))["epochs_run"], 40);
+    assert!(out.join("model.safetensors").exists() && out.join("predictions.csv").exists());
 }
 
 #[test]
@@ -418,4 +442,50 @@ fn binary_has_runpath_and_keeps_torch_cuda() {
         lib.join("libtorch_cuda.so").exists(),
         "libtorch_cuda.so must be NEEDED exactly when the libtorch has it"
     );
+}
+
+#[test]
+fn train_config_file_reruns_a_finished_run_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    run_ok(&with(
+        &small(),
+        &["--model", "gru", "--seed", "5", "--out", s(&a)],
+    ));
+    let summary = a.join("summary.json");
+    run_ok(&["train", "--config", s(&summary), "--quiet", "--out", s(&b)]);
+    assert_eq!(
+        json(&b.join("summary.json"))["config"],
+        json(&summary)["config"]
+    );
+    assert_eq!(
+        losses(&a.join("history.csv")),
+        losses(&b.join("history.csv"))
+    );
+    // A run setting beside --config would be ignored: refused instead.
+    fails(
+        &[
+            "train",
+            "--config",
+            s(&summary),
+            "--seed",
+            "2",
+            "--out",
+            s(&b),
+        ],
+        "cannot be used with",
+    );
+    let bad = tmp.path().join("bad.json");
+    fs::write(&bad, "{\"model\": \"lstm\"}").unwrap();
+    fails(
+        &[
+            "train",
+            "--config",
+            s(&bad),
+            "--out",
+            s(&tmp.path().join("c")),
+        ],
+        "is not a run config: missing field",
+    );
+    assert!(!tmp.path().join("c").exists());
 }

@@ -205,6 +205,16 @@ fn both_init_schemes_equal_the_references_own_draws() {
                     "{model} {init}: {name} differs from the reference's draw"
                 );
             }
+            // Every setting left unset comes from src/defaults.json on both sides.
+            let config = |side: &str| {
+                let dir = tmp.path().join(side).join(model).join(init);
+                json(&dir.join("summary.json"))["config"].clone()
+            };
+            assert_eq!(
+                config("o"),
+                config("r"),
+                "{model} {init}: run settings differ"
+            );
         }
     }
 }

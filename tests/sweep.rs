@@ -176,13 +176,17 @@ fn shards_split_the_grid_and_aggregate_reads_them_together() {
     let csv = csv_rows(&out.join("aggregate.csv"));
     assert_eq!(
         csv[0][..6],
-        ["task", "model", "init", "seq_len", "runs", "missing"]
+        ["task", "model", "init", "seq_len", "missing", "runs"]
     );
     let missing: usize = csv[1..]
         .iter()
-        .map(|r| r[5].parse::<usize>().unwrap())
+        .map(|r| r[4].parse::<usize>().unwrap())
         .sum();
     assert_eq!(missing, 5);
+    // --complete turns missing runs into a failure, after writing the tables.
+    let (ok, _, stderr) = run(&["aggregate", s(&out), "--complete"]);
+    assert!(!ok);
+    assert!(stderr.contains("error: 5 run(s) of the grid"), "{stderr}");
 
     // Slurm array task 1 of 3 (counted from 0) is shard 2/3.
     let status = bin()
@@ -198,12 +202,17 @@ fn shards_split_the_grid_and_aggregate_reads_them_together() {
     run_ok(&with(&args, &["--shard", "3/3"]));
     assert!((0..8).all(|i| done(&names[i])));
 
-    run_ok(&["aggregate", s(&out)]);
+    run_ok(&["aggregate", s(&out), "--complete"]);
     let csv = csv_rows(&out.join("aggregate.csv"));
     assert_eq!(csv.len(), 5, "4 cells + header");
+    let col = |name: &str| csv[0].iter().position(|c| c == name).unwrap();
     for row in &csv[1..] {
-        assert_eq!((row[4].as_str(), row[5].as_str()), ("2", "0"), "{row:?}");
-        let baseline: f64 = row[11].parse().unwrap();
+        assert_eq!(
+            (row[col("runs")].as_str(), row[col("missing")].as_str()),
+            ("2", "0"),
+            "{row:?}"
+        );
+        let baseline: f64 = row[col("baseline_mse_mean")].parse().unwrap();
         let expected = if row[0] == "add" { 0.167 } else { 0.049 };
         assert!(
             (baseline - expected).abs() < 0.05,
