@@ -1,74 +1,256 @@
 #!/bin/sh
 # Runs under the Python that scripts/setup.sh installed (.venv), or $PYTHON.
 ''''exec "${PYTHON:-$(dirname "$0")/../.venv/bin/python}" "$0" "$@" # '''
-"""Side-by-side Markdown table of a blog reproduction folder (as written by
-scripts/reproduce-blog.sh): rnn-lab, the PyTorch reference and the torch-init
-ablation, each over its seeds, against the published single runs.
+"""Tables over seeds, and tests that say whether a difference is real.
 
-    scripts/compare.py results/blog-cpu > results/blog-cpu/comparison.md
+    scripts/compare.py ROOT [ROOT ...] [--threshold 0.01] [--per-seed]
+    scripts/compare.py results/blog-cpu results/lstm-more-seeds > comparison.md
+
+Each ROOT holds sets of runs, one folder per set (rnn-lab, reference,
+rnn-lab-torch-init, keras-blog, ...), each laid out <model>/seed-<n>/ with
+summary.json and history.csv (what `rnn-lab reproduce`, scripts/reference.py
+and scripts/keras_reference.py write). Sets of the same name in several
+ROOTs are merged; a seed may appear once per set.
+
+Per model and set: n, test correctness median [IQR], mean [95 % CI]
+(percentile bootstrap over seeds, 10000 resamples, seeded), min..max, the
+share of runs that learned (val_loss below --threshold by the last epoch)
+and the epochs they needed, median (range).
+
+Per model, every pair of sets, on correctness and on epochs to learn (a run
+that never learned counts as one epoch past its last, which rank tests
+allow):
+  - the same seeds in both (rnn-lab vs the PyTorch reference, lockstep
+    pairs): paired difference, mean with 95 % bootstrap CI, and the
+    Wilcoxon signed-rank test on the seeds both have;
+  - no seed in common: difference of medians with 95 % bootstrap CI, and
+    the Mann-Whitney U test;
+and every set against the published single runs (Mann-Whitney, n = 1).
+A difference is called real at p < 0.05; where the numbers of runs cannot
+reach that p at all, the table says so instead of "no difference".
 """
+import argparse
 import glob
 import json
+import math
 import os
-import statistics
 import sys
+from collections import defaultdict
+from itertools import combinations
+
+import numpy as np
+from scipy import stats
 
 PUBLISHED = {  # test correctness in percent, single unseeded Keras runs
-    "rnn": (None, 9.32),
-    "lstm": (92.95, 94.77),
-    "gru": (None, 98.86),
+    "rnn": {"blog": None, "textbook": 9.32},
+    "lstm": {"blog": 92.95, "textbook": 94.77},
+    "gru": {"blog": None, "textbook": 98.86},
 }
-SETS = [("rnn-lab", "rnn-lab, Keras init"), ("reference", "PyTorch reference, Keras init"),
-        ("rnn-lab-torch-init", "rnn-lab, PyTorch init")]
+TITLES = {
+    "rnn-lab": "rnn-lab, Keras init",
+    "reference": "PyTorch reference, Keras init",
+    "rnn-lab-torch-init": "rnn-lab, PyTorch init",
+}
+MODELS = ["rnn", "lstm", "gru"]
+ALPHA = 0.05
+RESAMPLES = 10_000
+SEED = 0
 
 
-def summaries(root, label, model):
-    paths = sorted(glob.glob(os.path.join(root, label, model, "seed-*", "summary.json")))
-    return [json.load(open(p)) for p in paths]
+def read_history_val(path):
+    import csv
+    with open(path) as f:
+        return [float(r["val_loss"]) for r in csv.DictReader(f)]
 
 
-def stats(runs, key):
-    xs = [r[key] for r in runs]
-    mean = statistics.fmean(xs)
-    std = statistics.stdev(xs) if len(xs) > 1 else 0.0
-    return mean, std, min(xs), max(xs)
+class Run:
+    def __init__(self, folder, threshold):
+        summary = json.load(open(os.path.join(folder, "summary.json")))
+        self.seed = int(summary["config"]["seed"])
+        self.correctness = float(summary["correctness"])
+        val = read_history_val(os.path.join(folder, "history.csv"))
+        below = [e for e, v in enumerate(val) if v < threshold]
+        self.epochs_to_learn = below[0] + 1 if below else None
+        # Censored: one epoch past the last, for rank tests.
+        self.epochs_rank = self.epochs_to_learn if below else len(val) + 1
 
 
-def correctness_cell(runs):
-    if not runs:
+def load(roots, threshold):
+    """{set: {model: {seed: Run}}}, same-named sets of several roots merged."""
+    sets = defaultdict(lambda: defaultdict(dict))
+    for root in roots:
+        for summary in sorted(glob.glob(os.path.join(root, "*", "*", "seed-*", "summary.json"))):
+            folder = os.path.dirname(summary)
+            model = os.path.basename(os.path.dirname(folder))
+            label = os.path.basename(os.path.dirname(os.path.dirname(folder)))
+            run = Run(folder, threshold)
+            if run.seed in sets[label][model]:
+                sys.exit(f"compare: seed {run.seed} of {label}/{model} appears twice (in {folder})")
+            sets[label][model][run.seed] = run
+    if not sets:
+        sys.exit(f"compare: no runs (<set>/<model>/seed-<n>/summary.json) under {', '.join(roots)}")
+    return sets
+
+
+def bootstrap_ci(samples, statistic):
+    """Percentile bootstrap 95 % CI, seeded; None when it cannot be formed."""
+    if any(len(s) < 2 for s in samples):
+        return None
+    if all(np.ptp(s) == 0 for s in samples):
+        v = statistic(*samples)
+        return v, v
+    res = stats.bootstrap(samples, statistic, n_resamples=RESAMPLES, method="percentile",
+                          confidence_level=0.95, random_state=np.random.default_rng(SEED),
+                          vectorized=False, paired=False)
+    return res.confidence_interval.low, res.confidence_interval.high
+
+
+def describe(runs, threshold):
+    x = np.array([r.correctness for r in runs], dtype=float)
+    n = len(x)
+    learned = [r.epochs_to_learn for r in runs if r.epochs_to_learn is not None]
+    if learned:
+        e = np.array(learned, dtype=float)
+        epochs = f"{np.median(e):g}" if len(e) == 1 else f"{np.median(e):g} ({e.min():g}..{e.max():g})"
+    else:
+        epochs = "never"
+    if n == 1:
+        return [f"{x[0]:.2f} % (n=1)", "–", "–", f"{len(learned)}/1", epochs]
+    q1, med, q3 = np.percentile(x, [25, 50, 75])
+    lo, hi = bootstrap_ci((x,), np.mean)
+    return [f"{med:.2f} [{q1:.2f}, {q3:.2f}] %", f"{x.mean():.2f} [{lo:.2f}, {hi:.2f}] %",
+            f"{x.min():.2f} .. {x.max():.2f} %", f"{len(learned)}/{n}", epochs]
+
+
+def min_p_wilcoxon(n):
+    return min(1.0, 2.0 / 2 ** n)
+
+
+def min_p_mannwhitney(n1, n2):
+    return min(1.0, 2.0 / math.comb(n1 + n2, n1))
+
+
+def signed(x):
+    """+1.23 / -1.23, and +0.00 rather than -0.00."""
+    return f"{x + 0.0:+.2f}" if round(x, 2) != 0 else "+0.00"
+
+
+def verdict(p, min_p):
+    if p is None:
         return "–"
-    mean, std, lo, hi = stats(runs, "correctness")
-    return f"{mean:.2f} ± {std:.2f} % ({lo:.2f}..{hi:.2f}, n={len(runs)})"
+    if min_p > ALPHA:
+        return f"too few runs to tell (p ≥ {min_p:.3g} whatever the data)"
+    return f"**different** (p = {p:.3g})" if p < ALPHA else f"no detectable difference (p = {p:.3g})"
 
 
-def pct(x):
-    return "–" if x is None else f"{x:.2f} %"
+def paired(a, b, key):
+    """Paired comparison on the seeds both sets have: (text, p, min_p, n)."""
+    seeds = sorted(set(a) & set(b))
+    d = np.array([getattr(a[s], key) - getattr(b[s], key) for s in seeds], dtype=float)
+    n = len(d)
+    if n < 2:
+        return "–", None, 1.0, n
+    if np.all(d == 0):
+        return f"0 (identical in all {n} seeds)", None, 1.0, n
+    ci = bootstrap_ci((d,), np.mean)
+    p = float(stats.wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
+    ahead = int((d > 0).sum()), int((d < 0).sum())
+    text = (f"{signed(d.mean())} [{signed(ci[0])}, {signed(ci[1])}] "
+            f"(first ahead in {ahead[0]}, second in {ahead[1]} of {n})")
+    return text, p, min_p_wilcoxon(n - int((d == 0).sum())), n
 
 
-def main(root):
-    models = ["rnn", "lstm", "gru"]
-    print("Test correctness (share of the 440 test rows within 0.04), mean ± sample std (min..max, seeds)\n")
-    print("| model | blog (Keras, 1 run) | textbook (Keras, 1 run) | " + " | ".join(t for _, t in SETS) + " |")
-    print("|---|---|---|" + "---|" * len(SETS))
+def independent(a, b, key):
+    x = np.array([getattr(r, key) for r in a.values()], dtype=float)
+    y = np.array([getattr(r, key) for r in b.values()], dtype=float)
+    if len(x) == 0 or len(y) == 0:
+        return "–", None, 1.0
+    diff = float(np.median(x) - np.median(y))
+    ci = bootstrap_ci((x, y), lambda u, v: np.median(u) - np.median(v))
+    p = float(stats.mannwhitneyu(x, y, alternative="two-sided").pvalue)
+    ci_text = "" if ci is None else f" [{signed(ci[0])}, {signed(ci[1])}]"
+    return f"{signed(diff)}{ci_text} (medians)", p, min_p_mannwhitney(len(x), len(y))
+
+
+def title(label):
+    return TITLES.get(label, label)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("roots", nargs="+", help="folders of sets of runs")
+    p.add_argument("--threshold", type=float, default=0.01, help="val_loss that counts as learned")
+    p.add_argument("--per-seed", action="store_true", help="also list every seed's correctness per set")
+    args = p.parse_args()
+    sets = load(args.roots, args.threshold)
+    order = [s for s in TITLES if s in sets] + sorted(s for s in sets if s not in TITLES)
+    models = [m for m in MODELS if any(m in sets[s] for s in order)]
+
+    print(f"Test correctness over seeds (share of the test rows within 0.04). Mean CI: percentile "
+          f"bootstrap over seeds, {RESAMPLES} resamples, seed {SEED}. Learned: val_loss < {args.threshold} "
+          f"by the last epoch.\n")
+    print("| model | set | n | correctness median [IQR] | mean [95 % CI] | min .. max | learned | "
+          "epochs to learn: median (range) |")
+    print("|---|---|---|---|---|---|---|---|")
     for m in models:
-        blog, book = PUBLISHED[m]
-        cells = [correctness_cell(summaries(root, label, m)) for label, _ in SETS]
-        print(f"| {m} | {pct(blog)} | {pct(book)} | " + " | ".join(cells) + " |")
-    print("\nFinal losses and speed (means over seeds; CPU, 1 thread, both implementations running side by side)\n")
-    print("| model | implementation | final loss | final val_loss | test MSE | train s/epoch | wall time of all seeds |")
-    print("|---|---|---|---|---|---|---|")
+        for pub in ("blog", "textbook"):
+            if PUBLISHED[m][pub] is not None:
+                print(f"| {m} | {pub} (Keras, 1 unseeded run) | 1 | {PUBLISHED[m][pub]:.2f} % | – | – | – | – |")
+        for s in order:
+            runs = sets[s].get(m)
+            if runs:
+                cells = describe(list(runs.values()), args.threshold)
+                print(f"| {m} | {title(s)} | {len(runs)} | " + " | ".join(cells) + " |")
+
+    print("\nComparisons (first set minus second). Paired: the seeds both sets ran, Wilcoxon signed-rank; "
+          "independent: difference of medians, Mann-Whitney U. Epochs to learn: a run that never learned "
+          "counts as one epoch past its last.\n")
+    print("| model | first | second | seeds | correctness difference, points [95 % CI] | verdict | "
+          "epochs-to-learn difference | verdict |")
+    print("|---|---|---|---|---|---|---|---|")
     for m in models:
-        for label, title in SETS:
-            runs = summaries(root, label, m)
-            if not runs:
+        present = [s for s in order if sets[s].get(m)]
+        for s1, s2 in combinations(present, 2):
+            a, b = sets[s1][m], sets[s2][m]
+            if len(set(a) & set(b)) >= 2:
+                c_text, c_p, c_min, n = paired(a, b, "correctness")
+                e_text, e_p, e_min, _ = paired(a, b, "epochs_rank")
+                kind = f"paired, {n}"
+            else:
+                c_text, c_p, c_min = independent(a, b, "correctness")
+                e_text, e_p, e_min = independent(a, b, "epochs_rank")
+                kind = f"independent, {len(a)} vs {len(b)}"
+            print(f"| {m} | {title(s1)} | {title(s2)} | {kind} | {c_text} | {verdict(c_p, c_min)} | "
+                  f"{e_text} | {verdict(e_p, e_min)} |")
+        for pub in ("blog", "textbook"):
+            value = PUBLISHED[m][pub]
+            if value is None:
                 continue
-            mean = lambda k: statistics.fmean(r[k] for r in runs)  # noqa: E731
-            total = sum(r["seconds_total"] for r in runs)
-            print(f"| {m} | {title} | {mean('final_loss'):.3e} | {mean('final_val_loss'):.3e} | "
-                  f"{mean('test_mse'):.3e} | {mean('train_seconds_per_epoch'):.3f} | {total:.0f} s |")
+            for s in present:
+                x = np.array([r.correctness for r in sets[s][m].values()])
+                pval = float(stats.mannwhitneyu([value], x, alternative="two-sided").pvalue)
+                below = (x < value).mean() * 100
+                print(f"| {m} | {pub} ({value:.2f} %, 1 run) | {title(s)} | independent, 1 vs {len(x)} | "
+                      f"{signed(value - np.median(x))} (published above {below:.0f} % of seeds) | "
+                      f"{verdict(pval, min_p_mannwhitney(1, len(x)))} | – | – |")
+
+    if args.per_seed:
+        print("\nPer seed: test correctness (%) and epochs to learn (– never).\n")
+        for m in models:
+            present = [s for s in order if sets[s].get(m)]
+            seeds = sorted(set().union(*(sets[s][m] for s in present)))
+            print(f"**{m}**\n")
+            print("| seed | " + " | ".join(title(s) for s in present) + " |")
+            print("|---|" + "---|" * len(present))
+            for seed in seeds:
+                cells = []
+                for s in present:
+                    r = sets[s][m].get(seed)
+                    cells.append("" if r is None else
+                                 f"{r.correctness:.2f} ({r.epochs_to_learn if r.epochs_to_learn else '–'})")
+                print(f"| {seed} | " + " | ".join(cells) + " |")
+            print()
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        sys.exit("usage: scripts/compare.py RESULTS_DIR")
-    main(sys.argv[1])
+    main()

@@ -1,17 +1,20 @@
 #!/bin/sh
 # Runs under the Python that scripts/setup.sh installed (.venv), or $PYTHON.
 ''''exec "${PYTHON:-$(dirname "$0")/../.venv/bin/python}" "$0" "$@" # '''
-"""Loss curves from any set of rnn-lab (or reference) runs.
+"""Loss curves and correctness over seeds, from any set of rnn-lab (or
+reference, or Keras) runs.
 
 Each PATH is a history.csv or a folder searched for them. One PNG per PATH:
-a panel per model, loss (solid) and val_loss (dashed) per epoch on a log
-scale, seeds overlaid in their own colours.
+a column per model; on top every seed's loss (solid) and val_loss (dashed)
+per epoch, below the median over seeds with its interquartile band, both on
+a log scale. With several PATHs also correctness-strip.png: every seed's
+test correctness per model and PATH, its median, and the published runs.
 
     scripts/plot.py --out results/blog-cpu results/blog-cpu/rnn-lab results/blog-cpu/reference
 
 With --sweep DIR (after `rnn-lab aggregate DIR`): correctness against
-sequence length, a panel per task, a line per model and init with a band
-for the seed spread (min..max), written to DIR/correctness-vs-length.png.
+sequence length, a panel per task, the median over seeds per model and init
+with its interquartile band, written to DIR/correctness-vs-length.png.
 """
 import argparse
 import csv
@@ -25,9 +28,12 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402,F401
+import numpy as np  # noqa: E402
 
 MODEL_ORDER = {"rnn": 0, "lstm": 1, "gru": 2}
 MODEL_TITLE = {"rnn": "SimpleRNN (Elman)", "lstm": "LSTM", "gru": "GRU"}
+PUBLISHED = {"rnn": [("textbook", 9.32)], "lstm": [("blog", 92.95), ("textbook", 94.77)],
+             "gru": [("textbook", 98.86)]}
 
 
 def read_history(path):
@@ -53,6 +59,21 @@ def histories(path):
     return sorted(glob.glob(os.path.join(path, "**", "history.csv"), recursive=True))
 
 
+def median_band(curves):
+    """Median and quartiles per epoch over the seeds that reached it."""
+    length = max(len(c) for c in curves)
+    epochs, med, q1, q3 = [], [], [], []
+    for e in range(length):
+        values = [c[e] for c in curves if len(c) > e and np.isfinite(c[e])]
+        if values:
+            a, m, b = np.percentile(values, [25, 50, 75])
+            epochs.append(e + 1)
+            med.append(m)
+            q1.append(a)
+            q3.append(b)
+    return epochs, med, q1, q3
+
+
 def plot_curves(path, out_dir):
     groups = defaultdict(list)
     for h in histories(path):
@@ -61,23 +82,80 @@ def plot_curves(path, out_dir):
     if not groups:
         raise SystemExit(f"plot: no history.csv under {path}")
     models = sorted(groups, key=lambda m: MODEL_ORDER.get(m, 9))
-    fig, axes = plt.subplots(1, len(models), figsize=(5.2 * len(models), 4.2), squeeze=False)
+    fig, axes = plt.subplots(2, len(models), figsize=(5.2 * len(models), 8.0), squeeze=False, sharex="col")
     label = os.path.basename(os.path.normpath(path))
-    for ax, model in zip(axes[0], models):
+    for col, model in enumerate(models):
+        ax, band = axes[0][col], axes[1][col]
+        losses, vals = [], []
         for k, (seed, h, task, seq_len) in enumerate(sorted(groups[model], key=lambda g: str(g[0]))):
             epochs, loss, val = read_history(h)
+            losses.append(loss)
+            vals.append(val)
             color = f"C{k % 10}"
-            ax.plot(epochs, loss, color=color, lw=1.2, label=f"seed {seed} loss")
-            ax.plot(epochs, val, color=color, lw=1.2, ls="--", label=f"seed {seed} val_loss")
-        ax.set_yscale("log")
-        ax.set_title(f"{MODEL_TITLE.get(model, model)}, {len(groups[model])} seed(s)")
-        ax.set_xlabel("epoch")
-        ax.grid(True, which="both", alpha=0.3)
+            ax.plot(epochs, loss, color=color, lw=1.0, label=f"seed {seed} loss")
+            ax.plot(epochs, val, color=color, lw=1.0, ls="--", label=f"seed {seed} val_loss")
+        for curves, name, style, color in ((losses, "loss", "-", "C0"), (vals, "val_loss", "--", "C3")):
+            epochs, med, q1, q3 = median_band(curves)
+            band.plot(epochs, med, style, color=color, lw=1.6, label=f"median {name}")
+            band.fill_between(epochs, q1, q3, color=color, alpha=0.2, label=f"{name} interquartile band")
+        n = len(groups[model])
+        ax.set_title(f"{MODEL_TITLE.get(model, model)}, {n} seed(s)")
+        band.set_title(f"{MODEL_TITLE.get(model, model)}: median over {n} seed(s), IQR band")
+        band.set_xlabel("epoch")
+        for a in (ax, band):
+            a.set_yscale("log")
+            a.grid(True, which="both", alpha=0.3)
     axes[0][0].set_ylabel("MSE (log scale): loss solid, val_loss dashed")
-    axes[0][-1].legend(fontsize=7, ncol=2, loc="upper right")
+    axes[1][0].set_ylabel("MSE (log scale), median and interquartile band")
+    if sum(len(g) for g in groups.values()) <= 12:
+        axes[0][-1].legend(fontsize=7, ncol=2, loc="upper right")
+    axes[1][-1].legend(fontsize=8, loc="upper right")
     fig.suptitle(f"{label}: training and validation loss per epoch")
     fig.tight_layout()
     target = os.path.join(out_dir, f"{label}-curves.png")
+    fig.savefig(target, dpi=110)
+    plt.close(fig)
+    print(f"plot: wrote {target}")
+
+
+def correctness_by_model(path):
+    """{model: [correctness of each seed]} from the summaries under path."""
+    out = defaultdict(list)
+    for h in histories(path):
+        summary = os.path.join(os.path.dirname(h), "summary.json")
+        if os.path.exists(summary):
+            s = json.load(open(summary))
+            out[s["config"]["model"]].append(float(s["correctness"]))
+    return out
+
+
+def plot_strip(paths, out_dir):
+    """Every seed's correctness per model and set, with medians and the
+    published single runs."""
+    sets = [(os.path.basename(os.path.normpath(p)), correctness_by_model(p)) for p in paths]
+    models = sorted({m for _, c in sets for m in c}, key=lambda m: MODEL_ORDER.get(m, 9))
+    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 4.4), squeeze=False, sharey=True)
+    jitter = np.random.default_rng(0)
+    for ax, model in zip(axes[0], models):
+        for k, (label, by_model) in enumerate(sets):
+            xs = by_model.get(model, [])
+            if not xs:
+                continue
+            ax.scatter(k + jitter.uniform(-0.12, 0.12, len(xs)), xs, s=16, color=f"C{k}", alpha=0.8)
+            ax.hlines(np.median(xs), k - 0.3, k + 0.3, color="black", lw=2)
+        for j, (name, value) in enumerate(PUBLISHED.get(model, [])):
+            ax.axhline(value, color="grey", ls=":" if j else "--", lw=1, label=f"{name} (1 Keras run)")
+        ax.set_xticks(range(len(sets)))
+        ax.set_xticklabels([f"{label}\n(n={len(c.get(model, []))})" for label, c in sets], fontsize=8)
+        ax.set_title(MODEL_TITLE.get(model, model))
+        ax.set_ylim(0, 100)
+        ax.grid(True, axis="y", alpha=0.3)
+        if PUBLISHED.get(model):
+            ax.legend(fontsize=7, loc="lower left")
+    axes[0][0].set_ylabel("test correctness, % within 0.04 (dots: seeds, bar: median)")
+    fig.suptitle("Test correctness per seed")
+    fig.tight_layout()
+    target = os.path.join(out_dir, "correctness-strip.png")
     fig.savefig(target, dpi=110)
     plt.close(fig)
     print(f"plot: wrote {target}")
@@ -87,7 +165,7 @@ def plot_sweep(sweep_dir):
     path = os.path.join(sweep_dir, "aggregate.csv")
     if not os.path.exists(path):
         raise SystemExit(f"plot: {path} missing; run `rnn-lab aggregate {sweep_dir}` first")
-    rows = [r for r in csv.DictReader(open(path)) if r["correctness_mean"] not in ("", "NaN")]
+    rows = [r for r in csv.DictReader(open(path)) if r["correctness_median"] not in ("", "NaN")]
     tasks = list(dict.fromkeys(r["task"] for r in rows))
     fig, axes = plt.subplots(1, len(tasks), figsize=(6.0 * len(tasks), 4.4), squeeze=False, sharey=True)
     for ax, task in zip(axes[0], tasks):
@@ -98,14 +176,14 @@ def plot_sweep(sweep_dir):
         for k, ((model, init), pts) in enumerate(sorted(lines.items(), key=lambda kv: MODEL_ORDER.get(kv[0][0], 9))):
             pts.sort(key=lambda r: int(r["seq_len"]))
             x = [int(r["seq_len"]) for r in pts]
-            mean = [float(r["correctness_mean"]) for r in pts]
-            lo = [float(r["correctness_min"]) for r in pts]
-            hi = [float(r["correctness_max"]) for r in pts]
+            median = [float(r["correctness_median"]) for r in pts]
+            lo = [float(r["correctness_q1"]) for r in pts]
+            hi = [float(r["correctness_q3"]) for r in pts]
             seeds = max(int(r["runs"]) for r in pts)
             color = f"C{MODEL_ORDER.get(model, k)}"
             style = "-" if init == "keras" else ":"
-            ax.plot(x, mean, style, marker="o", color=color,
-                    label=f"{MODEL_TITLE.get(model, model)}, {init} init (mean of {seeds} seeds)")
+            ax.plot(x, median, style, marker="o", color=color,
+                    label=f"{MODEL_TITLE.get(model, model)}, {init} init (median of {seeds} seeds)")
             ax.fill_between(x, lo, hi, color=color, alpha=0.15)
         ax.set_xscale("log")
         ax.set_xticks(sorted({int(r["seq_len"]) for r in rows}))
@@ -116,7 +194,7 @@ def plot_sweep(sweep_dir):
         ax.set_title(f"{task} problem")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="lower left")
-    axes[0][0].set_ylabel("test correctness, % within 0.04 (band: min..max over seeds)")
+    axes[0][0].set_ylabel("test correctness, % within 0.04 (band: interquartile range over seeds)")
     fig.suptitle("Long-term dependencies: correctness against sequence length")
     fig.tight_layout()
     target = os.path.join(sweep_dir, "correctness-vs-length.png")
@@ -136,6 +214,8 @@ def main():
     os.makedirs(args.out, exist_ok=True)
     for path in args.paths:
         plot_curves(path, args.out)
+    if len(args.paths) > 1:
+        plot_strip(args.paths, args.out)
     if args.sweep:
         plot_sweep(args.sweep)
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what rnn-lab needs once: libtorch 2.11.0 (from PyPI's torch wheel,
-# the pair tch 0.24 is built for) plus matplotlib and safetensors for the
+# the pair tch 0.24 is built for) plus matplotlib, safetensors and scipy for the
 # scripts, in a virtualenv cached outside the repository, then links it as
 # .libtorch and .venv so plain `cargo build` and scripts/reference.py find it.
 # Idempotent: a second run only checks and takes seconds.
@@ -21,7 +21,7 @@ ready() {
 import sys, importlib.util
 import torch
 assert torch.__version__.split("+")[0] == sys.argv[1], torch.__version__
-for mod in ("matplotlib", "safetensors", "numpy"):
+for mod in ("matplotlib", "safetensors", "numpy", "scipy"):
     assert importlib.util.find_spec(mod), mod
 PY
 }
@@ -30,11 +30,11 @@ if [ -x "$venv/bin/python" ] && ready; then
   echo "setup: torch $TORCH_VERSION already installed in $venv"
 else
   command -v "$python" >/dev/null || { echo "setup: $python not found; install Python 3 or set PYTHON" >&2; exit 1; }
-  echo "setup: installing torch==$TORCH_VERSION, matplotlib, safetensors into $venv (about 4.6 GB, once)"
+  echo "setup: installing torch==$TORCH_VERSION, matplotlib, safetensors, scipy into $venv (about 4.6 GB, once)"
   mkdir -p "$cache"
   "$python" -m venv "$venv"
   "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-    "torch==$TORCH_VERSION" matplotlib safetensors numpy
+    "torch==$TORCH_VERSION" matplotlib safetensors numpy scipy
   ready || { echo "setup: torch $TORCH_VERSION did not import from $venv; remove that folder and rerun" >&2; exit 1; }
 fi
 

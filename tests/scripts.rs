@@ -40,28 +40,34 @@ fn assert_png(path: &Path) {
 fn compare_and_plot_read_a_reproduction() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    run_ok(&[
-        "reproduce",
-        "--models",
-        "rnn,gru",
-        "--seeds",
-        "1,2",
-        "--epochs",
-        "2",
-        "--quiet",
-        "--out",
-        s(&root.join("rnn-lab")),
-    ]);
+    run_ok(&with(
+        &with(
+            &[
+                "reproduce",
+                "--models",
+                "rnn,gru",
+                "--seeds",
+                "1,2",
+                "--seq-len",
+                "10",
+            ],
+            TINY,
+        ),
+        &[
+            "--epochs",
+            "2",
+            "--quiet",
+            "--out",
+            s(&root.join("rnn-lab")),
+        ],
+    ));
     let table = script("compare.py", &[s(root)]);
     let rnn = table
         .lines()
-        .find(|l| l.starts_with("| rnn | – | 9.32 % |"))
+        .find(|l| l.starts_with("| rnn | rnn-lab, Keras init | 2 | "))
         .unwrap_or_else(|| panic!("{table}"));
-    assert!(rnn.contains("n=2)"), "{rnn}");
     assert!(
-        table
-            .lines()
-            .any(|l| l.starts_with("| lstm | 92.95 % | 94.77 % | – |")),
+        table.contains("| rnn | textbook (Keras, 1 unseeded run) | 1 | 9.32 % |"),
         "{table}"
     );
     let summary = json(&root.join("rnn-lab/gru/seed-2/summary.json"));
@@ -70,12 +76,97 @@ fn compare_and_plot_read_a_reproduction() {
         table.contains(&format!("{correctness:.2}")),
         "per-seed min/max come from the summaries:\n{table}"
     );
+    // rnn-lab's own aggregate and compare.py agree on the median and range.
+    let aggregate = fs::read_to_string(root.join("rnn-lab/aggregate.md")).unwrap();
+    let ours = aggregate
+        .lines()
+        .find(|l| l.starts_with("| rnn |"))
+        .unwrap();
+    let cells = |line: &str| line.split(" | ").map(str::to_owned).collect::<Vec<_>>();
+    assert_eq!(
+        cells(ours)[3],
+        cells(rnn)[3],
+        "median [IQR]: {ours} vs {rnn}"
+    );
+    assert_eq!(cells(ours)[5], cells(rnn)[5], "min .. max: {ours} vs {rnn}");
 
     script(
         "plot.py",
         &["--out", s(&root.join("plots")), s(&root.join("rnn-lab"))],
     );
     assert_png(&root.join("plots/rnn-lab-curves.png"));
+}
+
+/// Writes a run folder with just what compare.py reads.
+fn fake_run(dir: &Path, seed: u64, correctness: f64, val_losses: &[f64]) {
+    fs::create_dir_all(dir).unwrap();
+    let summary =
+        serde_json::json!({"config": {"seed": seed, "model": "lstm"}, "correctness": correctness});
+    fs::write(dir.join("summary.json"), summary.to_string()).unwrap();
+    let mut history = String::from("epoch,loss,val_loss,seconds,train_seconds\n");
+    for (e, v) in val_losses.iter().enumerate() {
+        history += &format!("{e},{v},{v},1.0,1.0\n");
+    }
+    fs::write(dir.join("history.csv"), history).unwrap();
+}
+
+#[test]
+fn compare_tests_paired_and_independent_sets_on_constructed_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    for k in 1..=10u64 {
+        let x = 45.0 + 5.0 * k as f64; // 50, 55, .., 95
+                                       // a learns in epoch 3; b is 10 points worse in every seed and never learns.
+        fake_run(
+            &root.join(format!("a/lstm/seed-{k}")),
+            k,
+            x,
+            &[0.05, 0.02, 0.005],
+        );
+        fake_run(
+            &root.join(format!("b/lstm/seed-{k}")),
+            k,
+            x - 10.0,
+            &[0.05, 0.05, 0.05],
+        );
+        // c: a's values under other seeds, an independent set from the same distribution.
+        fake_run(
+            &root.join(format!("c/lstm/seed-{}", 100 + k)),
+            100 + k,
+            x,
+            &[0.05, 0.02, 0.005],
+        );
+    }
+    let table = script("compare.py", &[s(root)]);
+    let line = |start: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no line {start:?} in\n{table}"))
+            .to_owned()
+    };
+    // numpy: percentile([50..95], [25, 50, 75]) = 61.25, 72.5, 83.75
+    let a = line("| lstm | a | 10 |");
+    assert!(a.contains("| 72.50 [61.25, 83.75] % |"), "{a}");
+    assert!(a.contains("| 50.00 .. 95.00 % | 10/10 | 3 (3..3) |"), "{a}");
+    assert!(line("| lstm | b | 10 |").ends_with("| 0/10 | never |"));
+    // Paired, +10 in all 10 seeds: exact Wilcoxon p = 2 / 2^10 = 0.00195.
+    let ab = line("| lstm | a | b | paired, 10 |");
+    assert!(
+        ab.contains("| +10.00 [+10.00, +10.00] (first ahead in 10, second in 0 of 10) | **different** (p = 0.00195) |"),
+        "{ab}"
+    );
+    // Epochs to learn: 3 against never (counted as 4): -1 in every seed.
+    assert!(ab.ends_with("| -1.00 [-1.00, -1.00] (first ahead in 0, second in 10 of 10) | **different** (p = 0.00195) |"), "{ab}");
+    // Same values under other seeds: independent, no difference at all.
+    let ac = line("| lstm | a | c | independent, 10 vs 10 |");
+    assert!(ac.contains("| no detectable difference (p = 1) |"), "{ac}");
+    // A published single run can never be told apart from 10 seeds.
+    let blog = line("| lstm | blog (92.95 %, 1 run) | a |");
+    assert!(
+        blog.contains("too few runs to tell (p ≥ 0.182 whatever the data)"),
+        "{blog}"
+    );
 }
 
 #[test]
