@@ -444,3 +444,23 @@ fn aggregate(a: AggregateArgs, console: &mut dyn Write) -> Result<()> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libtorch_frames_stay_off_the_console() {
+        let torch = anyhow::anyhow!(
+            "[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory\n\
+             Exception raised from alloc_cpu at /pytorch/c10/core/impl/alloc_cpu.cpp:117\n\
+             frame #0: c10::Error::Error(...) + 0x8c"
+        );
+        let e = torch.context("cannot generate 1000 samples: lower --samples or --seq-len");
+        assert_eq!(
+            one_line(&e),
+            "cannot generate 1000 samples: lower --samples or --seq-len: \
+             [enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: not enough memory"
+        );
+    }
+}

@@ -346,10 +346,7 @@ pub fn save_weights(vs: &nn::VarStore, path: &Path) -> Result<()> {
         .map(|(name, t)| (name, t.to(Device::Cpu).contiguous()))
         .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
-    crate::output::write_atomic_with(path, |tmp| {
-        Tensor::write_safetensors(&named, tmp)
-            .with_context(|| format!("cannot write {}", tmp.display()))
-    })
+    crate::output::write_atomic_with(path, |tmp| Ok(Tensor::write_safetensors(&named, tmp)?))
 }
 
 /// Copies CPU values into the variables (on any device) and marks the

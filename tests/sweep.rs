@@ -114,25 +114,48 @@ fn sweep_writes_manifest_and_one_folder_per_run_and_resumes_after_a_kill() {
     );
 }
 
+/// Processes whose command line names `path`: the sweep into it and its runs.
+fn processes_naming(path: &Path) -> Vec<u32> {
+    let needle = path.to_str().unwrap();
+    fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let pid: u32 = e.ok()?.file_name().to_str()?.parse().ok()?;
+            let cmdline = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+            String::from_utf8_lossy(&cmdline)
+                .contains(needle)
+                .then_some(pid)
+        })
+        .collect()
+}
+
+fn signal(sig: &str, target: &str) {
+    assert!(Command::new("kill")
+        .args(["-s", sig, "--", target])
+        .status()
+        .unwrap()
+        .success());
+}
+
 #[test]
 fn ctrl_c_stops_after_the_running_runs_and_resume_finishes() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("sweep");
     let args = with(&grid("60"), &["--out", s(&out)]);
+    // Its own process group, as a shell gives a foreground job.
     let child = bin()
         .args(&args)
+        .process_group(0)
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let first = out.join(NAMES[0]);
     wait_until("the first run's first epoch", || history_rows(&first) >= 1);
-    // SIGINT to the sweep alone: it lets the running run finish, starts no more.
-    assert!(Command::new("kill")
-        .args(["-s", "INT", &child.id().to_string()])
-        .status()
-        .unwrap()
-        .success());
+    // Ctrl-C in a terminal: SIGINT to the whole foreground group. The runs
+    // sit in groups of their own, so only the sweep decides: it lets the
+    // running run finish and starts no more.
+    signal("INT", &format!("-{}", child.id()));
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(!output.status.success());
@@ -281,4 +304,131 @@ fn a_second_sweep_on_the_same_folder_leaves_running_runs_alone() {
     assert!(first.wait().unwrap().success());
     assert_clean_history(&dir, 400); // one writer
     run_ok(&args); // the lock died with the first sweep
+}
+
+#[test]
+fn sigterm_twice_stops_the_runs_and_no_child_outlives_the_sweep() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    // Two runs, both running at once.
+    let args = with(
+        &grid("150"),
+        &["--out", s(&out), "--jobs", "2", "--seq-lens", "5"],
+    );
+    let mut sweep = bin()
+        .args(&args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (a, b) = (out.join(NAMES[0]), out.join(NAMES[2]));
+    wait_until("both runs' first epoch", || {
+        history_rows(&a) >= 1 && history_rows(&b) >= 1
+    });
+    // Slurm's scancel and time limit: SIGTERM. The first lets runs go on.
+    signal("TERM", &sweep.id().to_string());
+    let at = history_rows(&a);
+    wait_until("the run to go on after one SIGTERM", || {
+        history_rows(&a) > at + 2
+    });
+    assert!(
+        sweep.try_wait().unwrap().is_none(),
+        "the sweep still supervises"
+    );
+    // The second stops them now.
+    signal("TERM", &sweep.id().to_string());
+    let status = sweep.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut sweep.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(!status.success());
+    assert!(
+        stderr.contains(
+            "interrupted: 2 run(s) of this shard not finished; rerun the same command to resume"
+        ),
+        "{stderr}"
+    );
+    wait_until("every run process to end", || {
+        processes_naming(&out).is_empty()
+    });
+    assert!(!a.join("summary.json").exists() && !b.join("summary.json").exists());
+    run_ok(&args);
+    assert_clean_history(&a, 150);
+    assert_clean_history(&b, 150);
+}
+
+#[test]
+fn a_killed_sweep_takes_its_runs_with_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    let args = with(
+        &grid("150"),
+        &["--out", s(&out), "--tasks", "multiply", "--seq-lens", "5"],
+    );
+    let mut sweep = bin().args(&args).stdout(Stdio::null()).spawn().unwrap();
+    let first = out.join(NAMES[0]);
+    wait_until("the first run's first epoch", || history_rows(&first) >= 1);
+    // SIGKILL to the sweep alone (OOM killer, node failure): no handler runs,
+    // yet its run must not train on unsupervised and unlocked.
+    signal("KILL", &sweep.id().to_string());
+    sweep.wait().unwrap();
+    wait_until("the orphaned run to die", || {
+        processes_naming(&out).is_empty()
+    });
+    let cut = history_rows(&first);
+    sleep(Duration::from_millis(300));
+    assert_eq!(history_rows(&first), cut, "nobody writes the run any more");
+    run_ok(&args);
+    assert_clean_history(&first, 150);
+}
+
+#[test]
+fn a_sweep_whose_console_closes_finishes_its_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    let args: Vec<&str> = with(&grid("20"), &["--out", s(&out)])
+        .into_iter()
+        .filter(|a| *a != "--quiet")
+        .collect();
+    let mut sweep = bin()
+        .args(&args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(sweep.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    // The reader is gone, as with `rnn-lab sweep | head -1`.
+    assert!(first.starts_with("sweep "), "{first}");
+    let status = sweep.wait().unwrap();
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut sweep.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert!(status.success(), "{status:?}: {stderr}");
+    assert_eq!(stderr, "");
+    for name in NAMES {
+        assert_clean_history(&out.join(name), 20);
+        assert!(out.join(name).join("summary.json").exists(), "{name}");
+    }
+}
+
+#[test]
+fn a_sweep_never_writes_into_a_folder_that_is_not_a_sweep() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("mine");
+    fs::create_dir_all(out.join(NAMES[0])).unwrap();
+    fs::write(out.join(NAMES[0]).join("history.csv"), "my own file").unwrap();
+    let (ok, _, stderr) = run(&with(&grid("1"), &["--out", s(&out)]));
+    assert!(!ok);
+    assert!(
+        stderr.contains("is not empty and holds no sweep.json; sweep into a new or empty folder"),
+        "{stderr}"
+    );
+    assert_eq!(fs::read_dir(&out).unwrap().count(), 1, "nothing added");
+    assert_eq!(
+        fs::read_to_string(out.join(NAMES[0]).join("history.csv")).unwrap(),
+        "my own file"
+    );
 }
