@@ -1,29 +1,38 @@
 #!/usr/bin/env bash
-# The long-term-dependency study as a Slurm job array, one GPU per task.
-# Edit the paths below, then submit as is:  sbatch scripts/slurm-sweep.sh
-# Each array task runs its own disjoint shard of the grid (rnn-lab reads
-# SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT); every task writes into the
-# same sweep folder on shared storage. Resubmitting resumes: finished runs
-# are skipped, cut-off runs restart. When all tasks are done:
-#   rnn-lab aggregate "$SWEEP_DIR" && scripts/plot.py --sweep "$SWEEP_DIR"
+# The long-term-dependency study as a Slurm job array: each array task runs
+# its own disjoint shard of the grid (rnn-lab reads SLURM_ARRAY_TASK_ID /
+# SLURM_ARRAY_TASK_COUNT) into one sweep folder on shared storage.
+#
+#   sbatch --gres=gpu:1 scripts/slurm-sweep.sh --out /shared/study
+#   sbatch --array=0-3 -c 2 scripts/slurm-sweep.sh --out /shared/small --seeds 1..2 --device cpu
+#
+# Arguments go to `rnn-lab sweep` after the study's defaults below, so any
+# flag you pass wins (grid, --epochs, --device, --jobs, --out, --shard ...).
+# Resources are sbatch's: pass --gres, --mem, -c, --time, --array on the
+# sbatch command line (they override the #SBATCH lines). Resubmitting the
+# same command resumes: finished runs are skipped, cut-off runs restart.
+# To retry one shard K of an N-task array (counted from 1), submit one task
+# that names it: sbatch --array=0 scripts/slurm-sweep.sh ... --shard K/N
+# (a one-task array alone would sweep the whole grid as shard 1/1, which
+# also resumes correctly but runs every missing run in one task).
+# When all tasks are done:
+#   rnn-lab aggregate --complete DIR && scripts/plot.py --sweep DIR
+#
+#   RNN_LAB_BIN   the rnn-lab binary (default: $RNN_LAB_DIR/target/release/rnn-lab,
+#                 RNN_LAB_DIR default $HOME/rnn-lab, set up and built once:
+#                 scripts/setup.sh && cargo build --release)
 #
 #SBATCH --job-name=rnn-lab-sweep
 #SBATCH --array=0-7
-#SBATCH --gres=gpu:1
 #SBATCH --cpus-per-task=8
-#SBATCH --mem=16G
 #SBATCH --time=02:00:00
 #SBATCH --output=slurm-%A_%a.out
 set -euo pipefail
 
-# --- edit these -------------------------------------------------------------
-RNN_LAB_DIR=${RNN_LAB_DIR:-$HOME/rnn-lab}          # a clone, set up and built once:
-                                                   #   scripts/setup.sh && cargo build --release
-SWEEP_DIR=${SWEEP_DIR:-$HOME/rnn-lab-runs/study}    # shared by all array tasks
-JOBS_PER_GPU=${JOBS_PER_GPU:-4}                     # runs sharing one GPU at a time
-# ----------------------------------------------------------------------------
+bin=${RNN_LAB_BIN:-${RNN_LAB_DIR:-$HOME/rnn-lab}/target/release/rnn-lab}
+[ -x "$bin" ] || { echo "slurm-sweep: no rnn-lab binary at $bin; set RNN_LAB_BIN or RNN_LAB_DIR" >&2; exit 1; }
 
 echo "slurm-sweep: task ${SLURM_ARRAY_TASK_ID:-?} of ${SLURM_ARRAY_TASK_COUNT:-?} on $(hostname)"
-exec "$RNN_LAB_DIR/target/release/rnn-lab" sweep \
+exec "$bin" sweep \
   --tasks multiply,add --models rnn,lstm,gru --seq-lens 10,25,50,100,200 --seeds 1..3 --inits keras \
-  --epochs 100 --device cuda --jobs "$JOBS_PER_GPU" --threads 1 --out "$SWEEP_DIR"
+  --epochs 100 --jobs 4 --out "$HOME/rnn-lab-runs/study" "$@"
