@@ -10,6 +10,8 @@ pub mod device;
 pub mod grid;
 pub mod model;
 pub mod output;
+pub mod pack;
+pub mod packed_model;
 pub mod records;
 pub mod report;
 pub mod reproduce;

@@ -13,6 +13,7 @@ use clap::{ArgAction, Args, Parser, Subcommand};
 use rnn_lab::aggregate::{self, CellStats};
 use rnn_lab::config::{parse_seeds, Cell, DeviceSpec, Execution, InitScheme, Task, TrainConfig};
 use rnn_lab::grid::{Grid, Shard};
+use rnn_lab::pack::{self, PackSize};
 use rnn_lab::records;
 use rnn_lab::reproduce::{self, ReproduceConfig};
 use rnn_lab::run::{self, RunOptions};
@@ -32,6 +33,9 @@ enum Command {
     /// Train one model and write history.csv, summary.json, predictions.csv
     /// and model.safetensors to --out.
     Train(TrainArgs),
+    /// Train several runs as one pack (what `sweep --pack` runs): PLAN is a
+    /// JSON list of {config, out, init_from}; each run writes its own folder.
+    TrainPack(TrainPackArgs),
     /// The blog's experiment: every model and seed with the blog's settings,
     /// one folder per run under --out, then a table against the blog.
     Reproduce(ReproduceArgs),
@@ -185,6 +189,21 @@ struct TrainArgs {
     quiet: bool,
 }
 
+#[derive(Args)]
+struct TrainPackArgs {
+    /// The pack's members (JSON list of {config, out, init_from}).
+    #[arg(long)]
+    plan: PathBuf,
+    #[command(flatten)]
+    exec: ExecArgs,
+    /// Replace the run files in non-empty output folders.
+    #[arg(long)]
+    force: bool,
+    /// Print nothing; the output files are still written.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
 /// A parsed `--seeds` list (an alias, so clap takes it as one value).
 type SeedList = Vec<u64>;
 
@@ -207,6 +226,10 @@ struct ReproduceArgs {
     settings: SettingsArgs,
     #[command(flatten)]
     exec: ExecArgs,
+    /// Runs trained together as one pack: auto (per model and device, see
+    /// README, Speed) or a number; 1 trains each run alone.
+    #[arg(long, default_value = "auto")]
+    pack: PackSize,
     /// Output folder; runs go to <out>/<model>/seed-<seed>.
     #[arg(long, default_value = "runs/reproduce")]
     out: PathBuf,
@@ -240,9 +263,13 @@ struct SweepArgs {
     settings: SettingsArgs,
     #[command(flatten)]
     exec: ExecArgs,
-    /// Runs at once (processes); on a GPU they share it.
+    /// Processes at once; on a GPU they share it.
     #[arg(long, default_value_t = 1)]
     jobs: usize,
+    /// Runs per process, trained as one pack: auto (per model and device,
+    /// see README, Speed) or a number; 1 trains each run alone.
+    #[arg(long, default_value = "auto")]
+    pack: PackSize,
     /// Run only the K-th of N disjoint slices of the grid [default: from
     /// SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT, else the whole grid].
     #[arg(long)]
@@ -308,6 +335,7 @@ fn run(cli: Cli) -> Result<()> {
     let mut console = stdout.lock();
     match cli.command {
         Command::Train(a) => train(a, &mut console),
+        Command::TrainPack(a) => train_pack(a, &mut console),
         Command::Reproduce(a) => reproduce(a, &mut console),
         Command::Sweep(a) => sweep(a, &mut console),
         Command::Aggregate(a) => aggregate(a, &mut console),
@@ -350,6 +378,35 @@ fn train(a: TrainArgs, console: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
+fn train_pack(a: TrainPackArgs, console: &mut dyn Write) -> Result<()> {
+    let members = pack::read_plan(&a.plan)?;
+    let opts = RunOptions {
+        execution: a.exec.execution(),
+        force: a.force,
+        quiet: a.quiet,
+        ..RunOptions::default()
+    };
+    let results = pack::train_pack(&members, &opts, console)?;
+    let failed: Vec<String> = members
+        .iter()
+        .zip(&results)
+        .filter_map(|(m, r)| {
+            r.as_ref()
+                .err()
+                .map(|e| format!("{}: {e}", m.out.display()))
+        })
+        .collect();
+    if !failed.is_empty() {
+        bail!(
+            "{} of {} run(s) failed, the others finished: {}",
+            failed.len(),
+            members.len(),
+            failed.join("; ")
+        );
+    }
+    Ok(())
+}
+
 fn reproduce(a: ReproduceArgs, console: &mut dyn Write) -> Result<()> {
     let config = ReproduceConfig {
         models: a.models,
@@ -359,6 +416,7 @@ fn reproduce(a: ReproduceArgs, console: &mut dyn Write) -> Result<()> {
             seq_len: a.seq_len,
             ..d()
         }),
+        pack: a.pack,
     };
     let opts = RunOptions {
         execution: a.exec.execution(),
@@ -388,6 +446,7 @@ fn sweep(a: SweepArgs, console: &mut dyn Write) -> Result<()> {
         device: a.exec.device,
         threads: a.exec.threads,
         shard,
+        pack: a.pack,
         quiet: a.quiet,
         exe: std::env::current_exe()?,
     };

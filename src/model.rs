@@ -340,13 +340,30 @@ pub fn load_weights(vs: &nn::VarStore, spec: &ModelSpec, path: &Path) -> Result<
 /// Writes every variable (on the CPU, PyTorch's names) as safetensors,
 /// whole or not at all.
 pub fn save_weights(vs: &nn::VarStore, path: &Path) -> Result<()> {
-    let mut named: Vec<(String, Tensor)> = vs
-        .variables()
+    save_named(vs.variables().into_iter().collect(), path)
+}
+
+/// Writes named tensors (moved to the CPU, sorted by name) as
+/// safetensors, whole or not at all.
+pub fn save_named(tensors: Vec<(String, Tensor)>, path: &Path) -> Result<()> {
+    let mut named: Vec<(String, Tensor)> = tensors
         .into_iter()
         .map(|(name, t)| (name, t.to(Device::Cpu).contiguous()))
         .collect();
     named.sort_by(|a, b| a.0.cmp(&b.0));
     crate::output::write_atomic_with(path, |tmp| Ok(Tensor::write_safetensors(&named, tmp)?))
+}
+
+/// The values of every parameter of `spec` in `vs`, copied to the CPU.
+pub fn weights_of(vs: &nn::VarStore, spec: &ModelSpec) -> Vec<(String, Tensor)> {
+    let vars = vs.variables();
+    spec.parameters()
+        .into_iter()
+        .map(|p| {
+            let t = vars[&p.name].detach().to(Device::Cpu).copy();
+            (p.name, t)
+        })
+        .collect()
 }
 
 /// Copies CPU values into the variables (on any device) and marks the

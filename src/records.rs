@@ -73,6 +73,19 @@ pub struct Summary {
     /// (warm-up) left out when there are several.
     pub train_seconds_per_epoch: f64,
     pub seconds_total: f64,
+    /// Set when the run trained as a member of a pack (`--pack`); its
+    /// timings are then the whole pack's.
+    #[serde(default)]
+    pub pack: Option<PackRecord>,
+}
+
+/// Where a run sat in the pack it trained in.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PackRecord {
+    /// Members trained together.
+    pub members: usize,
+    /// This run's place among them, from 0.
+    pub position: usize,
 }
 
 /// Keras CSVLogger's columns first, then the timings.

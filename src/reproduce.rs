@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::config::{Cell, InitScheme, TrainConfig};
 use crate::console::Console;
 use crate::output;
+use crate::pack::{self, Member, PackSize};
 use crate::records::{FinishedRun, HISTORY};
 use crate::report::{self, sci};
 use crate::run::{self, RunOptions};
@@ -24,6 +25,8 @@ pub struct ReproduceConfig {
     pub models: Vec<Cell>,
     pub seeds: Vec<u64>,
     pub base: TrainConfig,
+    /// Runs trained together per process step (`--pack`).
+    pub pack: PackSize,
 }
 
 /// Published single-run test correctness (percent): the blog's, and the
@@ -147,16 +150,49 @@ pub fn reproduce(
     for (c, dir) in &runs {
         run::check(c, dir, opts)?;
     }
-    for (c, dir) in &runs {
-        if !opts.quiet {
-            Console::new(console).print(&format!(
-                "\n== {} seed {} -> {}\n",
-                c.model,
-                c.seed,
-                dir.display()
-            ));
+    let device = crate::device::resolve(opts.execution.device)?;
+    for model in &config.models {
+        let members: Vec<Member> = runs
+            .iter()
+            .filter(|(c, _)| c.model == *model)
+            .map(|(c, dir)| Member {
+                config: c.clone(),
+                out: dir.clone(),
+                init_from: None,
+            })
+            .collect();
+        let size = config.pack.members(*model, device);
+        for members in pack::group(members, size, |m| &m.config) {
+            if let [m] = members.as_slice() {
+                if !opts.quiet {
+                    Console::new(console).print(&format!(
+                        "\n== {} seed {} -> {}\n",
+                        m.config.model,
+                        m.config.seed,
+                        m.out.display()
+                    ));
+                }
+                run::train(&m.config, &m.out, opts, console)?;
+                continue;
+            }
+            let results = pack::train_pack(&members, opts, console)?;
+            let failed: Vec<String> = members
+                .iter()
+                .zip(&results)
+                .filter_map(|(m, r)| {
+                    r.as_ref()
+                        .err()
+                        .map(|e| format!("{}: {e}", m.out.display()))
+                })
+                .collect();
+            if !failed.is_empty() {
+                bail!(
+                    "{} run(s) of a pack failed: {}",
+                    failed.len(),
+                    failed.join("; ")
+                );
+            }
         }
-        run::train(c, dir, opts, console)?;
     }
     let mut rows = Vec::new();
     for &model in &config.models {

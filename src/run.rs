@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use indicatif::ProgressBar;
-use tch::{nn, Device, Kind};
+use tch::{nn, Device, Kind, Tensor};
 
 use crate::config::{Execution, TrainConfig};
 use crate::console::{progress_bar, Console};
@@ -17,9 +17,9 @@ use crate::data::{Dataset, Split};
 use crate::device;
 use crate::model::{self, Model, ModelSpec};
 use crate::output::{self, HistoryFile, RunDir};
-use crate::records::{EpochRecord, Summary, HISTORY, PREDICTIONS, SUMMARY, WEIGHTS};
+use crate::records::{EpochRecord, PackRecord, Summary, HISTORY, PREDICTIONS, SUMMARY, WEIGHTS};
 use crate::report;
-use crate::train::{self, EpochObserver};
+use crate::train::{self, EpochObserver, Evaluation};
 
 /// How a run is executed and treats the world around it; nothing here
 /// changes what it computes.
@@ -162,42 +162,79 @@ pub fn train(
     observer.bar.finish_and_clear();
 
     let evaluation = train::evaluate(&net, &split.test_x, &split.test_y)?;
-    let baseline_mse = train::mse(
-        &split.train_y.mean(Kind::Float).expand_as(&split.test_y),
-        &split.test_y,
-    );
+    let summary = write_outputs(
+        &dir,
+        Finished {
+            config,
+            device,
+            threads: opts.execution.threads,
+            spec: &spec,
+            history: &history,
+            evaluation: &evaluation,
+            baseline_mse: baseline_mse(&split.train_y, &split.test_y),
+            weights: model::weights_of(&vs, &spec),
+            started,
+            pack: None,
+        },
+    )?;
+    if !opts.quiet {
+        console.print(&report::final_report(&evaluation));
+    }
+    Ok(summary)
+}
+
+/// Test MSE of always predicting the mean training target.
+pub(crate) fn baseline_mse(train_y: &Tensor, test_y: &Tensor) -> f64 {
+    train::mse(&train_y.mean(Kind::Float).expand_as(test_y), test_y)
+}
+
+/// A trained run, ready for its folder.
+pub(crate) struct Finished<'a> {
+    pub config: &'a TrainConfig,
+    pub device: Device,
+    pub threads: usize,
+    pub spec: &'a ModelSpec,
+    pub history: &'a [EpochRecord],
+    pub evaluation: &'a Evaluation,
+    pub baseline_mse: f64,
+    pub weights: Vec<(String, Tensor)>,
+    pub started: Instant,
+    pub pack: Option<PackRecord>,
+}
+
+/// Writes predictions.csv, model.safetensors and, last, summary.json.
+pub(crate) fn write_outputs(dir: &RunDir, f: Finished) -> Result<Summary> {
     output::write_atomic(
         &dir.file(PREDICTIONS),
-        &report::predictions_csv(&evaluation, config.fit_rows)?,
+        &report::predictions_csv(f.evaluation, f.config.fit_rows)?,
     )?;
-    model::save_weights(&vs, &dir.file(WEIGHTS))?;
-    let last = history.last().context("training ran no epoch")?;
+    model::save_named(f.weights, &dir.file(WEIGHTS))?;
+    let last = f.history.last().context("training ran no epoch")?;
     let summary = Summary {
-        config: config.clone(),
-        device: device::name(device),
-        threads: Some(opts.execution.threads),
-        versions: device::versions(device),
-        split: sizes,
-        parameters: spec.trainable_count(),
-        epochs_run: history.len() as i64,
+        config: f.config.clone(),
+        device: device::name(f.device),
+        threads: Some(f.threads),
+        versions: device::versions(f.device),
+        split: f.config.split_sizes(),
+        parameters: f.spec.trainable_count(),
+        epochs_run: f.history.len() as i64,
         final_loss: last.loss,
         final_val_loss: last.val_loss,
-        test_mse: evaluation.test_mse,
-        baseline_mse: Some(baseline_mse),
-        correctness: evaluation.correctness,
-        test_failures: evaluation.failures,
-        test_rows: evaluation.rows,
-        seconds_per_epoch: history.iter().map(|r| r.seconds).sum::<f64>() / history.len() as f64,
-        train_seconds_per_epoch: median_after_warmup(&history),
-        seconds_total: started.elapsed().as_secs_f64(),
+        test_mse: f.evaluation.test_mse,
+        baseline_mse: Some(f.baseline_mse),
+        correctness: f.evaluation.correctness,
+        test_failures: f.evaluation.failures,
+        test_rows: f.evaluation.rows,
+        seconds_per_epoch: f.history.iter().map(|r| r.seconds).sum::<f64>()
+            / f.history.len() as f64,
+        train_seconds_per_epoch: median_after_warmup(f.history),
+        seconds_total: f.started.elapsed().as_secs_f64(),
+        pack: f.pack,
     };
     output::write_atomic(
         &dir.file(SUMMARY),
         report::summary_json(&summary)?.as_bytes(),
     )?;
-    if !opts.quiet {
-        console.print(&report::final_report(&evaluation));
-    }
     Ok(summary)
 }
 

@@ -338,6 +338,7 @@ mod tests {
                 seconds_per_epoch: 1.0,
                 train_seconds_per_epoch: 1.0,
                 seconds_total: 1.0,
+                pack: None,
             },
             history,
         }

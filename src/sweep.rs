@@ -22,6 +22,7 @@ use crate::console::Console;
 use crate::device;
 use crate::grid::{read_manifest, Grid, Manifest, RunSpec, Shard, MANIFEST};
 use crate::output;
+use crate::pack::{self, Member, PackSize};
 use crate::records::{read_summary, FinishedRun, SUMMARY};
 
 /// Most runs one sweep process supervises at once.
@@ -35,6 +36,8 @@ pub struct SweepOptions {
     /// Threads per run; None picks cores / jobs (at least 1).
     pub threads: Option<usize>,
     pub shard: Shard,
+    /// Runs per child process (`--pack`).
+    pub pack: PackSize,
     pub quiet: bool,
     /// The rnn-lab binary that runs each run (normally this one).
     pub exe: PathBuf,
@@ -148,8 +151,8 @@ fn signals() -> usize {
     SIGNALS.load(Ordering::SeqCst)
 }
 
-/// Runs this shard's unfinished runs of `grid` into `out`, `jobs` at a
-/// time. The first SIGINT or SIGTERM stops launching and lets the running
+/// Runs this shard's unfinished runs of `grid` into `out`, `jobs` packs
+/// at a time (a pack is one child process training up to `--pack` runs). The first SIGINT or SIGTERM stops launching and lets the running
 /// runs finish; a second one stops them at once (they restart on resume).
 pub fn sweep(
     grid: &Grid,
@@ -159,18 +162,27 @@ pub fn sweep(
 ) -> Result<SweepOutcome> {
     let runs = prepare(grid, out, opts)?;
     let plan = plan(&runs, out, opts.shard);
+    let device = device::resolve(opts.device)?;
+    let packs = pack::group(plan.queue.clone(), MAX_JOBS, |r| &r.config)
+        .into_iter()
+        .flat_map(|p| {
+            let size = opts.pack.members(p[0].config.model, device).max(1);
+            p.chunks(size).map(<[RunSpec]>::to_vec).collect::<Vec<_>>()
+        })
+        .collect::<Vec<_>>();
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
     let threads = opts.threads.unwrap_or((cores / opts.jobs).max(1));
     let mut console = Console::new(console);
     if !opts.quiet {
         console.print(&format!(
-            "sweep {}: {} runs in grid, {} in shard {}, {} already finished, {} to run ({} at a time, {} thread(s) each)\n",
+            "sweep {}: {} runs in grid, {} in shard {}, {} already finished, {} to run in {} pack(s) ({} at a time, {} thread(s) each)\n",
             out.display(),
             runs.len(),
             plan.in_shard,
             opts.shard,
             plan.skipped,
             plan.queue.len(),
+            packs.len(),
             opts.jobs,
             threads
         ));
@@ -184,18 +196,19 @@ pub fn sweep(
         device: opts.device,
         threads,
     };
-    schedule(plan, out, opts, execution, &mut console)
+    schedule(plan, packs, out, opts, execution, &mut console)
 }
 
-/// A run being trained by a child process.
+/// A pack of runs being trained by a child process.
 struct Running {
     child: Child,
-    run: RunSpec,
-    _lock: fs::File,
+    runs: Vec<RunSpec>,
+    _locks: Vec<fs::File>,
 }
 
 fn schedule(
     plan: Plan,
+    packs: Vec<Vec<RunSpec>>,
     out: &Path,
     opts: &SweepOptions,
     execution: Execution,
@@ -208,27 +221,35 @@ fn schedule(
     };
     let started = Instant::now();
     let mut running: Vec<Running> = Vec::new();
-    let mut next = plan.queue.into_iter();
+    let mut next = packs.into_iter();
     let baseline = signals();
     let mut stopping_said = false;
     loop {
         let interrupts = signals() - baseline;
         if interrupts == 0 {
             while running.len() < opts.jobs {
-                let Some(run) = next.next() else { break };
-                let Some(lock) = lock_run(out, &run.name)? else {
-                    outcome.elsewhere += 1;
-                    continue;
-                };
-                if is_complete(&out.join(&run.name), &run.config) {
-                    outcome.skipped += 1; // another sweep finished it meanwhile
+                let Some(candidates) = next.next() else { break };
+                let (mut runs, mut locks) = (Vec::new(), Vec::new());
+                for run in candidates {
+                    let Some(lock) = lock_run(out, &run.name)? else {
+                        outcome.elsewhere += 1;
+                        continue;
+                    };
+                    if is_complete(&out.join(&run.name), &run.config) {
+                        outcome.skipped += 1; // another sweep finished it meanwhile
+                        continue;
+                    }
+                    runs.push(run);
+                    locks.push(lock);
+                }
+                if runs.is_empty() {
                     continue;
                 }
-                let child = spawn(opts, &run, out, execution)?;
+                let child = spawn(opts, &runs, out, execution)?;
                 running.push(Running {
                     child,
-                    run,
-                    _lock: lock,
+                    runs,
+                    _locks: locks,
                 });
             }
         } else {
@@ -256,15 +277,9 @@ fn schedule(
             match running[i].child.try_wait()? {
                 Some(status) => {
                     let done = running.swap_remove(i);
-                    report_end(
-                        out,
-                        &done.run,
-                        status,
-                        &mut outcome,
-                        started,
-                        opts.quiet,
-                        console,
-                    );
+                    for run in &done.runs {
+                        report_end(out, run, status, &mut outcome, started, opts.quiet, console);
+                    }
                 }
                 None => i += 1,
             }
@@ -284,7 +299,7 @@ fn report_end(
     console: &mut Console,
 ) {
     let dir = out.join(&run.name);
-    if status.success() && is_complete(&dir, &run.config) {
+    if is_complete(&dir, &run.config) {
         outcome.finished += 1;
         if !quiet {
             if let Ok(s) = read_summary(&dir.join(SUMMARY)) {
@@ -328,30 +343,64 @@ fn lock_run(out: &Path, name: &str) -> Result<Option<fs::File>> {
     output::try_lock(&path)
 }
 
-/// Starts `rnn-lab train --config logs/<name>.json` for one run. The
-/// child sits in its own process group (a terminal's Ctrl-C reaches the
-/// sweep alone, which decides) and is killed by the kernel if the sweep
-/// dies first (PR_SET_PDEATHSIG), so no run outlives its supervisor.
-fn spawn(opts: &SweepOptions, run: &RunSpec, out: &Path, execution: Execution) -> Result<Child> {
-    let config = config_path(out, &run.name);
-    output::write_atomic(
-        &config,
-        (serde_json::to_string_pretty(&run.config)? + "\n").as_bytes(),
-    )?;
-    let log_path = out.join("logs").join(format!("{}.log", run.name));
+/// Starts one child for a pack: `rnn-lab train --config logs/<name>.json`
+/// for a single run, `rnn-lab train-pack --plan logs/<first>.pack.json` for
+/// several. The child sits in its own process group (a terminal's Ctrl-C
+/// reaches the sweep alone, which decides) and is killed by the kernel if
+/// the sweep dies first (PR_SET_PDEATHSIG), so no run outlives its
+/// supervisor.
+fn spawn(opts: &SweepOptions, runs: &[RunSpec], out: &Path, execution: Execution) -> Result<Child> {
+    let first = &runs[0];
+    let log_path = out.join("logs").join(format!("{}.log", first.name));
+    let mut command = Command::new(&opts.exe);
+    if let [run] = runs {
+        let config = config_path(out, &run.name);
+        output::write_atomic(
+            &config,
+            (serde_json::to_string_pretty(&run.config)? + "\n").as_bytes(),
+        )?;
+        command
+            .arg("train")
+            .arg("--config")
+            .arg(&config)
+            .arg("--out")
+            .arg(out.join(&run.name));
+    } else {
+        let members: Vec<Member> = runs
+            .iter()
+            .map(|r| Member {
+                config: r.config.clone(),
+                out: out.join(&r.name),
+                init_from: None,
+            })
+            .collect();
+        let plan = out.join("logs").join(format!("{}.pack.json", first.name));
+        output::write_atomic(
+            &plan,
+            (serde_json::to_string_pretty(&members)? + "\n").as_bytes(),
+        )?;
+        command.arg("train-pack").arg("--plan").arg(&plan);
+        // Each member's log points at the pack's.
+        for r in &runs[1..] {
+            let note = format!(
+                "trained in the pack of {}: see {}\n",
+                first.name,
+                log_path.display()
+            );
+            output::write_atomic(
+                &out.join("logs").join(format!("{}.log", r.name)),
+                note.as_bytes(),
+            )?;
+        }
+    }
     let log = fs::File::create(&log_path)
         .with_context(|| format!("cannot create {}", log_path.display()))?;
     let supervisor = std::process::id() as libc::pid_t;
-    let mut command = Command::new(&opts.exe);
     command
-        .arg("train")
-        .arg("--config")
-        .arg(&config)
         .args(["--device", &execution.device.to_string()])
         .args(["--threads", &execution.threads.to_string()])
         // A run cut off earlier left files but no summary: start it afresh.
-        .args(["--quiet", "--force", "--out"])
-        .arg(out.join(&run.name))
+        .args(["--quiet", "--force"])
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

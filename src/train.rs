@@ -139,8 +139,12 @@ fn is_correct(prediction: f32, target: f32) -> bool {
 
 /// Evaluates on the test rows as the blog does.
 pub fn evaluate(model: &Model, x: &Tensor, y: &Tensor) -> Result<Evaluation> {
-    let prediction = predict(model, x)?;
-    let test_mse = mse(&prediction, y);
+    score(&predict(model, x)?, y)
+}
+
+/// The blog's test report of `prediction` (`[rows, 1]`) against `y`.
+pub fn score(prediction: &Tensor, y: &Tensor) -> Result<Evaluation> {
+    let test_mse = mse(prediction, y);
     let predictions = Vec::<f32>::try_from(prediction.flatten(0, -1).to(Device::Cpu))?;
     let targets = Vec::<f32>::try_from(y.flatten(0, -1).to(Device::Cpu))?;
     let failures = predictions
