@@ -4,13 +4,18 @@
 # reference, an rnn-lab ablation with PyTorch's init, the comparison table
 # and the plots. rnn-lab and the reference run side by side, one thread each.
 #
-#   scripts/reproduce-blog.sh [OUT] [SEEDS]     (default results/blog-cpu 1..5)
+#   scripts/reproduce-blog.sh [OUT] [SEEDS]     (default results/blog-cpu 1..20)
 #   EPOCHS=2 scripts/reproduce-blog.sh /tmp/quick 1   a quick check of the pipeline
+#   PACK       rnn-lab's --pack (default auto: SimpleRNN and GRU packed on the CPU)
+#   REFERENCE_MODELS  the reference's models (default "rnn lstm gru"; its GRU
+#              costs about 2 s per epoch on one CPU core)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${1:-$root/results/blog-cpu}
-seeds=${2:-1..5}
+seeds=${2:-1..20}
 epochs=${EPOCHS:-100}
+pack=${PACK:-auto}
+reference_models=${REFERENCE_MODELS:-rnn lstm gru}
 "$root/scripts/setup.sh"
 (cd "$root" && cargo build --release --quiet)
 bin=$root/target/release/rnn-lab
@@ -19,10 +24,10 @@ start=$(date +%s)
 rnn_lab_runs() {
   echo "reproduce: rnn-lab, Keras init -> $out/rnn-lab"
   "$bin" reproduce --models rnn,lstm,gru --seeds "$seeds" --device cpu --threads 1 --quiet --force \
-    --epochs "$epochs" --out "$out/rnn-lab"
+    --pack "$pack" --epochs "$epochs" --out "$out/rnn-lab"
   echo "reproduce: rnn-lab, PyTorch init -> $out/rnn-lab-torch-init"
   "$bin" reproduce --models rnn,lstm,gru --seeds "$seeds" --device cpu --threads 1 --quiet --force \
-    --init torch --epochs "$epochs" --out "$out/rnn-lab-torch-init"
+    --pack "$pack" --init torch --epochs "$epochs" --out "$out/rnn-lab-torch-init"
 }
 
 # 1..5 -> 1 2 3 4 5; 1,4,9 -> 1 4 9
@@ -35,7 +40,7 @@ seed_list() {
 
 reference_runs() {
   echo "reproduce: PyTorch reference, Keras init -> $out/reference"
-  for model in rnn lstm gru; do
+  for model in $reference_models; do
     for seed in $(seed_list "$seeds"); do
       "$root/scripts/reference.py" --model "$model" --seed "$seed" --epochs "$epochs" --device cpu --threads 1 \
         --quiet --force --out "$out/reference/$model/seed-$seed"
