@@ -161,7 +161,33 @@ def predictions_csv(targets, preds, first_row):
 # rnn-lab's defaults, the one copy (src/defaults.json): the blog's experiment.
 DEFAULTS = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "defaults.json")))
 RUN_SETTINGS = ["task", "samples", "seq_len", "fit_rows", "val_split", "model", "units", "layers", "init", "lr",
-                "adam_eps", "batch_size", "epochs", "seed"]
+                "adam_eps", "adam", "batch_size", "epochs", "seed"]
+
+
+class KerasAdam(torch.optim.Optimizer):
+    """Keras 3's Adam.update_step: bias correction folded into the step
+    size, epsilon added to the uncorrected sqrt(v), in float32."""
+
+    def __init__(self, params, lr, eps):
+        super().__init__(params, {"lr": lr, "eps": eps})
+        self.t = 0
+
+    @torch.no_grad()
+    def step(self):
+        self.t += 1
+        b1, b2 = torch.tensor(0.9), torch.tensor(0.999)
+        for group in self.param_groups:
+            alpha = torch.tensor(group["lr"]) * torch.sqrt(1 - b2 ** self.t) / (1 - b1 ** self.t)
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if not state:
+                    state["m"], state["v"] = torch.zeros_like(p), torch.zeros_like(p)
+                m, v = state["m"], state["v"]
+                m.add_((p.grad - m) * (1 - 0.9))
+                v.add_((p.grad.square() - v) * (1 - 0.999))
+                p.sub_(m * alpha.item() / (v.sqrt() + group["eps"]))
 
 
 def parse_args(argv):
@@ -178,6 +204,7 @@ def parse_args(argv):
     p.add_argument("--init", default=d["init"], choices=["keras", "torch"])
     p.add_argument("--lr", type=float, default=d["lr"])
     p.add_argument("--adam-eps", type=float, default=d["adam_eps"])
+    p.add_argument("--adam", default=d["adam"], choices=["torch", "keras"])
     p.add_argument("--batch-size", type=int, default=d["batch_size"])
     p.add_argument("--epochs", type=int, default=d["epochs"])
     p.add_argument("--seed", type=int, default=d["seed"])
@@ -228,7 +255,10 @@ def main(argv):
     if args.save_init:
         save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, args.save_init)
     params = [p for p in net.parameters() if p.requires_grad]
-    opt = torch.optim.Adam(params, lr=args.lr, betas=(0.9, 0.999), eps=args.adam_eps)
+    if args.adam == "keras":
+        opt = KerasAdam(params, lr=args.lr, eps=args.adam_eps)
+    else:
+        opt = torch.optim.Adam(params, lr=args.lr, betas=(0.9, 0.999), eps=args.adam_eps)
     n = tx.shape[0]
     batches = (n + args.batch_size - 1) // args.batch_size
     torch.manual_seed(seed_stream(args.seed, SHUFFLE))

@@ -8,6 +8,7 @@
 #   RNN_LAB_CACHE  where the virtualenv lives (default ~/.cache/rnn-lab)
 #   PYTHON         the Python 3 used to create it (default python3)
 #   LIBTORCH       if you set it, cargo uses your libtorch instead of this one
+#   --keras        also install Keras 3.15.1 on TensorFlow 2.21 (CPU), as .venv-keras
 set -euo pipefail
 
 TORCH_VERSION=2.11.0
@@ -42,6 +43,25 @@ torch_dir=$("$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch
 ln -sfn "$torch_dir" "$root/.libtorch"
 ln -sfn "$venv" "$root/.venv"
 echo "setup: .libtorch -> $torch_dir"
+# --keras: also Keras 3 on TensorFlow (the blog's framework, CPU build,
+# about 1.6 GB) in a virtualenv of its own, linked as .venv-keras, for
+# scripts/keras_reference.py and tests/keras_parity.rs.
+if [ "${1:-}" = --keras ]; then
+  KERAS_VERSION=3.15.1 TF_VERSION=2.21.0
+  kvenv=$cache/venv-keras-$KERAS_VERSION
+  if [ -x "$kvenv/bin/python" ] && "$kvenv/bin/python" -c "
+import keras, tensorflow as tf, safetensors
+assert keras.__version__ == '$KERAS_VERSION' and tf.__version__ == '$TF_VERSION'" 2>/dev/null; then
+    echo "setup: keras $KERAS_VERSION on tensorflow $TF_VERSION already installed in $kvenv"
+  else
+    echo "setup: installing keras==$KERAS_VERSION, tensorflow-cpu==$TF_VERSION into $kvenv (about 1.6 GB, once)"
+    "$python" -m venv "$kvenv"
+    "$kvenv/bin/python" -m pip install --quiet --disable-pip-version-check \
+      "keras==$KERAS_VERSION" "tensorflow-cpu==$TF_VERSION" safetensors numpy
+  fi
+  ln -sfn "$kvenv" "$root/.venv-keras"
+  echo "setup: .venv-keras -> $kvenv"
+fi
 if [ -n "${LIBTORCH:-}" ]; then
   echo "setup: note: LIBTORCH=$LIBTORCH is set and takes precedence over .libtorch for cargo"
 fi

@@ -39,6 +39,19 @@ pub enum InitScheme {
     Torch,
 }
 
+/// Which Adam trains the run (see `optim`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum AdamKind {
+    /// libtorch's (PyTorch's formula).
+    #[default]
+    Torch,
+    /// Keras 3's update_step, step for step.
+    Keras,
+}
+
 /// Where the run computes. The data and initial weights are always drawn
 /// on the CPU, so every device sees the same numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -82,6 +95,7 @@ macro_rules! keyword_enum {
 keyword_enum!(Task, "task", Multiply => "multiply", Add => "add");
 keyword_enum!(Cell, "model", Rnn => "rnn", Lstm => "lstm", Gru => "gru");
 keyword_enum!(InitScheme, "init", Keras => "keras", Torch => "torch");
+keyword_enum!(AdamKind, "adam", Torch => "torch", Keras => "keras");
 
 impl fmt::Display for DeviceSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -147,6 +161,9 @@ pub struct TrainConfig {
     pub init: InitScheme,
     pub lr: f64,
     pub adam_eps: f64,
+    /// Whose Adam (absent in configs written before it existed: torch).
+    #[serde(default)]
+    pub adam: AdamKind,
     pub batch_size: i64,
     pub epochs: i64,
     pub seed: u64,

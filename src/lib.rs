@@ -9,6 +9,7 @@ pub mod data;
 pub mod device;
 pub mod grid;
 pub mod model;
+pub mod optim;
 pub mod output;
 pub mod pack;
 pub mod packed_model;

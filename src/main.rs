@@ -11,7 +11,9 @@ use std::{
 use anyhow::{bail, Result};
 use clap::{ArgAction, Args, Parser, Subcommand};
 use rnn_lab::aggregate::{self, CellStats};
-use rnn_lab::config::{parse_seeds, Cell, DeviceSpec, Execution, InitScheme, Task, TrainConfig};
+use rnn_lab::config::{
+    parse_seeds, AdamKind, Cell, DeviceSpec, Execution, InitScheme, Task, TrainConfig,
+};
 use rnn_lab::grid::{Grid, Shard};
 use rnn_lab::pack::{self, PackSize};
 use rnn_lab::records;
@@ -81,6 +83,10 @@ struct SettingsArgs {
     /// Adam epsilon (Keras's 1e-7; PyTorch's default is 1e-8).
     #[arg(long, default_value_t = d().adam_eps)]
     adam_eps: f64,
+    /// Whose Adam: torch (libtorch's) or keras (Keras's update step exactly:
+    /// epsilon added before the bias correction).
+    #[arg(long, default_value_t = d().adam)]
+    adam: AdamKind,
     /// Rows per batch; the last partial batch is kept.
     #[arg(long, default_value_t = d().batch_size)]
     batch_size: i64,
@@ -100,6 +106,7 @@ impl SettingsArgs {
             layers: self.layers,
             lr: self.lr,
             adam_eps: self.adam_eps,
+            adam: self.adam,
             batch_size: self.batch_size,
             epochs: self.epochs,
             ..base
@@ -181,6 +188,10 @@ struct TrainArgs {
     /// Start from these weights (safetensors, PyTorch names) instead of drawing them.
     #[arg(long)]
     init_from: Option<PathBuf>,
+    /// Also write the data set and every epoch's batch order to this
+    /// safetensors file (x, y, order), for lockstep references.
+    #[arg(long)]
+    save_data: Option<PathBuf>,
     /// Replace the run files in a non-empty output folder.
     #[arg(long)]
     force: bool,
@@ -372,6 +383,7 @@ fn train(a: TrainArgs, console: &mut dyn Write) -> Result<()> {
         force: a.force,
         save_init: a.save_init,
         init_from: a.init_from,
+        save_data: a.save_data,
         quiet: a.quiet,
     };
     run::train(&config, &out, &opts, console)?;

@@ -18,7 +18,7 @@ use std::{
 
 use anyhow::{bail, ensure, Context, Result};
 use serde::{Deserialize, Serialize};
-use tch::{nn, nn::OptimizerConfig, Device, Kind, Tensor};
+use tch::{nn, Device, Kind, Tensor};
 
 use crate::config::{Cell, InitScheme, Task, TrainConfig};
 use crate::console::Console;
@@ -28,7 +28,6 @@ use crate::output::{HistoryFile, RunDir};
 use crate::packed_model::PackedModel;
 use crate::records::{EpochRecord, PackRecord, Summary, HISTORY};
 use crate::run::{self, RunOptions};
-use crate::seed::{rng_lock, seed_stream, Stream};
 use crate::train::{self, EVAL_CHUNK};
 
 /// `--pack`: how many runs train together.
@@ -173,13 +172,7 @@ fn prepare(m: &Member) -> Result<Prepared> {
         None => model::initialise(&vs, &spec, c.seed)?,
     }
     let rows = split.train_x.size()[0];
-    let orders = {
-        let _rng = rng_lock();
-        tch::manual_seed(seed_stream(c.seed, Stream::Shuffle));
-        (0..c.epochs)
-            .map(|_| Tensor::randperm(rows, (Kind::Int64, Device::Cpu)))
-            .collect()
-    };
+    let orders = train::batch_orders(c.seed, rows, c.epochs);
     Ok(Prepared {
         spec,
         weights: model::weights_of(&vs, &spec),
@@ -266,15 +259,7 @@ pub fn train_pack(
         .collect();
     let vs = nn::VarStore::new(device);
     let net = PackedModel::new(&vs, &specs, &weights)?;
-    let mut opt = nn::Adam {
-        beta1: 0.9,
-        beta2: 0.999,
-        wd: 0.0,
-        eps: first.adam_eps,
-        amsgrad: false,
-    }
-    .build(&vs, first.lr)
-    .context("creating the Adam optimizer")?;
+    let mut opt = crate::optim::Optimizer::new(&vs, first)?;
 
     // Every input is checked and built: only now are the folders touched.
     let mut active = Vec::new();

@@ -32,6 +32,10 @@ pub struct RunOptions {
     pub save_init: Option<PathBuf>,
     /// Start from these weights instead of drawing them.
     pub init_from: Option<PathBuf>,
+    /// Also write the data set and every epoch's batch order here
+    /// (safetensors: `x`, `y`, `order` `[epochs, train rows]`), for
+    /// lockstep references.
+    pub save_data: Option<PathBuf>,
     /// Print nothing to the console (the files are still written).
     pub quiet: bool,
 }
@@ -54,39 +58,48 @@ pub fn check(config: &TrainConfig, out: &Path, opts: &RunOptions) -> Result<Devi
             bail!("--init-from {}: no such file", path.display());
         }
     }
-    if let Some(path) = &opts.save_init {
-        if path.is_dir() {
-            bail!(
-                "--save-init {} is a folder; give a file path",
-                path.display()
-            );
-        }
-        if path.exists() && !opts.force {
-            bail!(
-                "--save-init {} exists; choose another path or pass --force",
-                path.display()
-            );
-        }
-        let parent = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        // The run folder itself is created before the weights are saved.
-        if !parent.is_dir() && parent != out {
-            bail!(
-                "--save-init {}: folder {} does not exist",
-                path.display(),
-                parent.display()
-            );
+    for (flag, path) in [
+        ("--save-init", &opts.save_init),
+        ("--save-data", &opts.save_data),
+    ] {
+        if let Some(path) = path {
+            check_new_file(flag, path, out, opts.force)?;
         }
     }
     Ok(device)
+}
+
+/// A file a run will write beside its folder (or inside it).
+fn check_new_file(flag: &str, path: &Path, out: &Path, force: bool) -> Result<()> {
+    if path.is_dir() {
+        bail!("{flag} {} is a folder; give a file path", path.display());
+    }
+    if path.exists() && !force {
+        bail!(
+            "{flag} {} exists; choose another path or pass --force",
+            path.display()
+        );
+    }
+    let parent = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    // The run folder itself is created before the file is written.
+    if !parent.is_dir() && parent != out {
+        bail!(
+            "{flag} {}: folder {} does not exist",
+            path.display(),
+            parent.display()
+        );
+    }
+    Ok(())
 }
 
 /// A run whose inputs all exist: data on the device, the model with its
 /// initial weights. Building it writes nothing.
 struct Prepared {
     device: Device,
+    data: Dataset,
     split: Split,
     spec: ModelSpec,
     vs: nn::VarStore,
@@ -96,7 +109,8 @@ struct Prepared {
 fn prepare(config: &TrainConfig, out: &Path, opts: &RunOptions) -> Result<Prepared> {
     let device = check(config, out, opts)?;
     tch::set_num_threads(opts.execution.threads as i32);
-    let split = Dataset::for_config(config)?.split(config, device)?;
+    let data = Dataset::for_config(config)?;
+    let split = data.split(config, device)?;
     let spec = ModelSpec::for_config(config);
     let (vs, net) = model::build(spec, device);
     match &opts.init_from {
@@ -105,6 +119,7 @@ fn prepare(config: &TrainConfig, out: &Path, opts: &RunOptions) -> Result<Prepar
     }
     Ok(Prepared {
         device,
+        data,
         split,
         spec,
         vs,
@@ -124,6 +139,7 @@ pub fn train(
     let started = Instant::now();
     let Prepared {
         device,
+        data,
         split,
         spec,
         vs,
@@ -134,6 +150,18 @@ pub fn train(
     if let Some(path) = &opts.save_init {
         model::save_weights(&vs, path)?;
     }
+    if let Some(path) = &opts.save_data {
+        let orders = train::batch_orders(config.seed, config.split_sizes().train, config.epochs);
+        model::save_named(
+            vec![
+                ("x".into(), data.x.shallow_clone()),
+                ("y".into(), data.y.shallow_clone()),
+                ("order".into(), Tensor::f_stack(&orders, 0)?),
+            ],
+            path,
+        )?;
+    }
+    drop(data);
 
     let sizes = config.split_sizes();
     let batches = config.batches_per_epoch();

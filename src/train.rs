@@ -5,7 +5,7 @@ use std::time::Instant;
 
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
-use tch::{nn, nn::OptimizerConfig, Device, Kind, Reduction, Tensor};
+use tch::{nn, Device, Kind, Reduction, Tensor};
 
 use crate::config::TrainConfig;
 use crate::data::Split;
@@ -38,15 +38,7 @@ pub fn fit(
     config: &TrainConfig,
     observer: &mut dyn EpochObserver,
 ) -> Result<Vec<EpochRecord>> {
-    let mut opt = nn::Adam {
-        beta1: 0.9,
-        beta2: 0.999,
-        wd: 0.0,
-        eps: config.adam_eps,
-        amsgrad: false,
-    }
-    .build(vs, config.lr)
-    .context("creating the Adam optimizer")?;
+    let mut opt = crate::optim::Optimizer::new(vs, config)?;
     let device = vs.device();
     let rows = split.train_x.size()[0];
     let batch = config.batch_size;
@@ -92,6 +84,17 @@ pub fn fit(
         }
     }
     Ok(history)
+}
+
+/// Every epoch's batch order of a run (`[rows]` each, on the CPU): what
+/// [`fit`] draws epoch by epoch from the seed's shuffle stream, drawn at
+/// once (for packs, and for `--save-data`).
+pub fn batch_orders(seed: u64, rows: i64, epochs: i64) -> Vec<Tensor> {
+    let _rng = rng_lock();
+    tch::manual_seed(seed_stream(seed, Stream::Shuffle));
+    (0..epochs)
+        .map(|_| Tensor::randperm(rows, (Kind::Int64, Device::Cpu)))
+        .collect()
 }
 
 /// Predictions for `x` (`[rows, 1]`), without gradients, in chunks of

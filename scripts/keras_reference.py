@@ -1,0 +1,244 @@
+#!/bin/sh
+# Runs under the Keras virtualenv of `scripts/setup.sh --keras` (.venv-keras), or $KERAS_PYTHON.
+''''exec "${KERAS_PYTHON:-$(dirname "$0")/../.venv-keras/bin/python}" "$0" "$@" # '''
+"""Keras reference for rnn-lab: the blog's own model (Sequential of two
+SimpleRNN/LSTM/GRU layers and Dense(1), 'adam', 'mse') with the same flags
+and output files as `rnn-lab train` where they apply. Two ways to train:
+
+  lockstep (--data PATH --init-from PATH): rnn-lab's data set and batch
+      order (`rnn-lab train --save-data`) and initial weights
+      (`--save-init`, converted to Keras's kernel layout and gate order),
+      batch by batch through Keras's own train step and Adam, so the only
+      differences left are the frameworks'.
+  blog (default): exactly the blog's `fit(X[:fit_rows], Y[:fit_rows],
+      epochs, validation_split)` with Keras's own initialisers and
+      shuffling, seeded with keras.utils.set_random_seed(--seed); the data
+      from the blog's numpy code, seeded with numpy.random.seed(--seed)
+      (or rnn-lab's with --data).
+
+    scripts/keras_reference.py --model lstm --seed 3 --out runs/keras-blog-3
+    scripts/keras_reference.py --model lstm --data d.safetensors --init-from w.safetensors --out runs/keras-lock
+"""
+import argparse
+import json
+import math
+import os
+import sys
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+
+import numpy as np  # noqa: E402
+import keras  # noqa: E402
+from safetensors.numpy import load_file  # noqa: E402
+
+DEFAULTS = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "defaults.json")))
+CORRECT_WITHIN = 0.04
+EVAL_CHUNK = 1024
+LAYERS = {"rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
+
+
+def blog_data(samples, seq_len, seed):
+    """The blog's numpy generator, seeded."""
+    np.random.seed(seed)
+    X, Y = [], []
+    for _ in range(samples):
+        lst = np.random.rand(seq_len)
+        idx = np.random.choice(seq_len, 2, replace=False)
+        zeros = np.zeros(seq_len)
+        zeros[idx] = 1
+        X.append(np.array(list(zip(zeros, lst))))
+        Y.append(np.prod(lst[idx]))
+    return np.array(X, dtype=np.float32), np.array(Y, dtype=np.float32).reshape(-1, 1)
+
+
+def build(model, units, layers, seq_len):
+    stack = [keras.Input(shape=(seq_len, 2))]
+    for i in range(layers):
+        stack.append(LAYERS[model](units=units, return_sequences=i + 1 < layers))
+    stack.append(keras.layers.Dense(1))
+    return keras.Sequential(stack)
+
+
+def torch_gru_to_keras(w, units):
+    """PyTorch stacks GRU gates r, z, n; Keras z, r, h."""
+    r, z, n = w[:units], w[units:2 * units], w[2 * units:]
+    return np.concatenate([z, r, n], axis=0)
+
+
+def load_torch_weights(net, path, model, units, layers):
+    """rnn-lab's (PyTorch-named, PyTorch-layout) weights into the Keras model."""
+    w = load_file(path)
+    for i in range(layers):
+        layer = net.layers[i]
+        w_ih, w_hh = w[f"rnn.weight_ih_l{i}"], w[f"rnn.weight_hh_l{i}"]
+        b_ih, b_hh = w[f"rnn.bias_ih_l{i}"], w[f"rnn.bias_hh_l{i}"]
+        if model == "gru":
+            kernel = torch_gru_to_keras(w_ih, units).T
+            recurrent = torch_gru_to_keras(w_hh, units).T
+            bias = np.stack([torch_gru_to_keras(b_ih, units), torch_gru_to_keras(b_hh, units)])
+        else:
+            # Keras has one bias: rnn-lab's Keras scheme keeps bias_hh a frozen zero.
+            if np.any(b_hh != 0):
+                sys.exit(f"error: {path}: rnn.bias_hh_l{i} is not zero; Keras's {model} has a single bias")
+            kernel, recurrent, bias = w_ih.T, w_hh.T, b_ih
+        layer.set_weights([kernel, recurrent, bias])
+    net.layers[layers].set_weights([w["head.weight"].T, w["head.bias"]])
+
+
+def predict(net, x):
+    return np.concatenate([net(x[i:i + EVAL_CHUNK], training=False).numpy() for i in range(0, len(x), EVAL_CHUNK)])
+
+
+def mse(pred, y):
+    return float(np.square(pred.astype(np.float32) - y).sum(dtype=np.float32)) / len(y)
+
+
+def f32(x):
+    return str(np.float32(x))
+
+
+def parse_args(argv):
+    d, e = DEFAULTS["config"], DEFAULTS["execution"]
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", default=d["model"], choices=["rnn", "lstm", "gru"])
+    p.add_argument("--samples", type=int, default=d["samples"])
+    p.add_argument("--seq-len", type=int, default=d["seq_len"])
+    p.add_argument("--fit-rows", type=int, default=d["fit_rows"])
+    p.add_argument("--val-split", type=float, default=d["val_split"])
+    p.add_argument("--units", type=int, default=d["units"])
+    p.add_argument("--layers", type=int, default=d["layers"])
+    p.add_argument("--lr", type=float, default=d["lr"])
+    p.add_argument("--adam-eps", type=float, default=d["adam_eps"])
+    p.add_argument("--batch-size", type=int, default=d["batch_size"])
+    p.add_argument("--epochs", type=int, default=d["epochs"])
+    p.add_argument("--seed", type=int, default=d["seed"])
+    p.add_argument("--threads", type=int, default=e["threads"])
+    p.add_argument("--data", help="rnn-lab's --save-data file (x, y, order): its data, and for lockstep its batch order")
+    p.add_argument("--init-from", help="rnn-lab's --save-init weights: train in lockstep (needs --data)")
+    p.add_argument("--out", required=True)
+    p.add_argument("--force", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    args = p.parse_args(argv)
+    if args.init_from and not args.data:
+        p.error("--init-from (lockstep) needs --data, the batch order rnn-lab trained in")
+    return args
+
+
+def main(argv):
+    args = parse_args(argv)
+    import tensorflow as tf
+    tf.config.threading.set_intra_op_parallelism_threads(args.threads)
+    tf.config.threading.set_inter_op_parallelism_threads(args.threads)
+    out = args.out
+    if os.path.isdir(out) and os.listdir(out) and not args.force:
+        sys.exit(f"error: output folder {out} exists and is not empty; choose a new --out, or pass --force")
+    os.makedirs(out, exist_ok=True)
+    for name in ("summary.json", "history.csv", "predictions.csv"):
+        if os.path.exists(os.path.join(out, name)):
+            os.remove(os.path.join(out, name))
+
+    lockstep = bool(args.init_from)
+    if args.data:
+        data = load_file(args.data)
+        x, y = data["x"], data["y"]
+        if x.shape[0] != args.samples or x.shape[1] != args.seq_len:
+            sys.exit(f"error: --data {args.data} holds {x.shape[0]} rows of {x.shape[1]} steps, not "
+                     f"--samples {args.samples} x --seq-len {args.seq_len}")
+    else:
+        x, y = blog_data(args.samples, args.seq_len, args.seed)
+    keras.utils.set_random_seed(args.seed)
+    net = build(args.model, args.units, args.layers, args.seq_len)
+    opt = keras.optimizers.Adam(learning_rate=args.lr, beta_1=0.9, beta_2=0.999, epsilon=args.adam_eps)
+    net.compile(optimizer=opt, loss="mse")
+    if lockstep:
+        load_torch_weights(net, args.init_from, args.model, args.units, args.layers)
+    train_rows = int(math.floor(args.fit_rows * (1.0 - args.val_split)))
+    tx, ty = x[:train_rows], y[:train_rows]
+    vx, vy = x[train_rows:args.fit_rows], y[train_rows:args.fit_rows]
+    sx, sy = x[args.fit_rows:], y[args.fit_rows:]
+    started = time.perf_counter()
+    history = []
+    path = os.path.join(out, "history.csv")
+    with open(path, "w") as hist:
+        hist.write("epoch,loss,val_loss,seconds,train_seconds\n")
+        if lockstep:
+            order = data["order"]
+            if order.shape[0] < args.epochs or order.shape[1] != train_rows:
+                sys.exit(f"error: --data {args.data} has {order.shape[0]} batch orders of {order.shape[1]} rows; "
+                         f"need {args.epochs} of {train_rows}")
+            for epoch in range(args.epochs):
+                t0 = time.perf_counter()
+                total = 0.0
+                for first in range(0, train_rows, args.batch_size):
+                    idx = order[epoch, first:first + args.batch_size]
+                    loss = net.train_on_batch(tx[idx], ty[idx])
+                    total += float(loss) * len(idx)
+                loss = total / train_rows
+                train_seconds = time.perf_counter() - t0
+                val_loss = mse(predict(net, vx), vy)
+                seconds = time.perf_counter() - t0
+                history.append((loss, val_loss, seconds, train_seconds))
+                hist.write(f"{epoch},{f32(loss)},{f32(val_loss)},{seconds:.4f},{train_seconds:.4f}\n")
+                hist.flush()
+                if not args.quiet:
+                    print(f"Epoch {epoch + 1}/{args.epochs} - loss: {loss:.4g} - val_loss: {val_loss:.4g}", flush=True)
+        else:
+            class Log(keras.callbacks.Callback):
+                def on_epoch_begin(self, epoch, logs=None):
+                    self.t0 = time.perf_counter()
+
+                def on_epoch_end(self, epoch, logs=None):
+                    seconds = time.perf_counter() - self.t0
+                    history.append((logs["loss"], logs["val_loss"], seconds, seconds))
+                    hist.write(f"{epoch},{f32(logs['loss'])},{f32(logs['val_loss'])},{seconds:.4f},{seconds:.4f}\n")
+                    hist.flush()
+            net.fit(x[:args.fit_rows], y[:args.fit_rows], epochs=args.epochs, batch_size=args.batch_size,
+                    validation_split=args.val_split, verbose=0 if args.quiet else 2, callbacks=[Log()])
+
+    pred = predict(net, sx)
+    test_mse = mse(pred, sy)
+    errors = np.abs(pred.astype(np.float32) - sy)
+    failures = int((~(errors <= CORRECT_WITHIN)).sum())
+    correctness = (len(sy) - failures) / len(sy) * 100.0
+    with open(os.path.join(out, "predictions.csv.partial"), "w") as f:
+        f.write("row,target,prediction,abs_error\n")
+        for k in range(len(sy)):
+            f.write(f"{args.fit_rows + k},{f32(sy[k, 0])},{f32(pred[k, 0])},{f32(errors[k, 0])}\n")
+    os.replace(os.path.join(out, "predictions.csv.partial"), os.path.join(out, "predictions.csv"))
+    times = sorted(h[3] for h in (history[1:] if len(history) > 1 else history))
+    mid = len(times) // 2
+    summary = {
+        "config": {"task": "multiply", "samples": args.samples, "seq_len": args.seq_len, "fit_rows": args.fit_rows,
+                   "val_split": args.val_split, "model": args.model, "units": args.units, "layers": args.layers,
+                   "init": "keras", "lr": args.lr, "adam_eps": args.adam_eps, "batch_size": args.batch_size,
+                   "epochs": args.epochs, "seed": args.seed},
+        "path": "lockstep" if lockstep else "blog",
+        "data": "rnn-lab --save-data" if args.data else "the blog's numpy generator, numpy.random.seed(seed)",
+        "device": "cpu",
+        "threads": args.threads,
+        "versions": {"implementation": "keras-reference", "keras": keras.__version__, "backend": keras.backend.backend(),
+                     "tensorflow": tf.__version__},
+        "split": {"train": train_rows, "val": len(vy), "test": len(sy)},
+        "parameters": int(net.count_params()),
+        "epochs_run": len(history),
+        "final_loss": history[-1][0],
+        "final_val_loss": history[-1][1],
+        "test_mse": test_mse,
+        "correctness": correctness,
+        "test_failures": failures,
+        "test_rows": len(sy),
+        "seconds_per_epoch": sum(h[2] for h in history) / len(history),
+        "train_seconds_per_epoch": times[mid] if len(times) % 2 else (times[mid - 1] + times[mid]) / 2,
+        "seconds_total": time.perf_counter() - started,
+    }
+    with open(os.path.join(out, "summary.json.partial"), "w") as f:
+        f.write(json.dumps(summary, indent=2) + "\n")
+    os.replace(os.path.join(out, "summary.json.partial"), os.path.join(out, "summary.json"))
+    if not args.quiet:
+        print(f"correctness: {correctness:.2f} %")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

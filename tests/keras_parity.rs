@@ -1,0 +1,122 @@
+//! Parity with Keras, the blog's framework (scripts/keras_reference.py on
+//! Keras 3 with TensorFlow, from `scripts/setup.sh --keras`): lockstep runs
+//! from rnn-lab's data, initial weights and batch order, at the blog's
+//! sizes for 3 epochs, through Keras's own train step and Adam; rnn-lab in
+//! its `--adam keras` mode, which follows Keras's update step exactly. The
+//! `--adam torch` figures are printed beside them (about 1e-4 at most:
+//! only the optimizer differs).
+
+mod common;
+
+use std::{path::Path, process::Command};
+
+use common::*;
+
+/// Relative tolerance on every epoch's loss and val_loss.
+const RTOL: f64 = 1e-4;
+
+fn losses(dir: &Path) -> Vec<(f64, f64)> {
+    csv_rows(&dir.join("history.csv"))[1..]
+        .iter()
+        .map(|r| (r[1].parse().unwrap(), r[2].parse().unwrap()))
+        .collect()
+}
+
+fn largest_relative(a: &[(f64, f64)], b: &[(f64, f64)]) -> f64 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| [(x.0, y.0), (x.1, y.1)])
+        .map(|(x, y)| (x - y).abs() / y.abs())
+        .fold(0.0, f64::max)
+}
+
+fn keras(args: &[&str]) {
+    let python = repo().join(".venv-keras/bin/python");
+    assert!(
+        python.exists(),
+        "{} missing: run scripts/setup.sh --keras",
+        python.display()
+    );
+    let out = Command::new(python)
+        .arg(repo().join("scripts/keras_reference.py"))
+        .args(args)
+        .env("TF_CPP_MIN_LOG_LEVEL", "3")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "keras_reference.py {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn lockstep(model: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let (init, data) = (
+        tmp.path().join("init.safetensors"),
+        tmp.path().join("data.safetensors"),
+    );
+    let common = ["--model", model, "--epochs", "3", "--quiet"];
+    let mut worst = Vec::new();
+    let theirs = tmp.path().join("keras");
+    for adam in ["keras", "torch"] {
+        let ours = tmp.path().join(format!("rnn-lab-{adam}"));
+        run_ok(&with(
+            &with(
+                &["train", "--device", "cpu", "--threads", "1", "--adam", adam],
+                &common,
+            ),
+            &[
+                "--out",
+                s(&ours),
+                "--save-init",
+                s(&init),
+                "--save-data",
+                s(&data),
+                "--force",
+            ],
+        ));
+        if adam == "keras" {
+            // Same data, weights and batch order for both Adams: one Keras run.
+            keras(&with(
+                &common,
+                &[
+                    "--data",
+                    s(&data),
+                    "--init-from",
+                    s(&init),
+                    "--out",
+                    s(&theirs),
+                ],
+            ));
+            assert_eq!(
+                json(&theirs.join("summary.json"))["parameters"],
+                json(&ours.join("summary.json"))["parameters"],
+                "{model}: Keras's model.summary() count"
+            );
+        }
+        worst.push((adam, largest_relative(&losses(&ours), &losses(&theirs))));
+    }
+    println!("keras parity {model}: largest relative loss/val_loss difference, --adam keras {:.2e}, --adam torch {:.2e}", worst[0].1, worst[1].1);
+    assert!(
+        worst[0].1 <= RTOL,
+        "{model}: --adam keras differs from Keras by {:e}",
+        worst[0].1
+    );
+}
+
+#[test]
+fn rnn_matches_keras_step_for_step() {
+    lockstep("rnn");
+}
+
+#[test]
+fn lstm_matches_keras_step_for_step() {
+    lockstep("lstm");
+}
+
+#[test]
+fn gru_matches_keras_step_for_step() {
+    lockstep("gru");
+}
