@@ -399,15 +399,7 @@ fn train_pack(a: TrainPackArgs, console: &mut dyn Write) -> Result<()> {
         ..RunOptions::default()
     };
     let results = pack::train_pack(&members, &opts, console)?;
-    let failed: Vec<String> = members
-        .iter()
-        .zip(&results)
-        .filter_map(|(m, r)| {
-            r.as_ref()
-                .err()
-                .map(|e| format!("{}: {e}", m.out.display()))
-        })
-        .collect();
+    let failed = pack::failures(&members, &results);
     if !failed.is_empty() {
         bail!(
             "{} of {} run(s) failed, the others finished: {}",

@@ -396,6 +396,19 @@ pub fn train_pack(
     Ok(results)
 }
 
+/// "out: error" for each member that failed, in order.
+pub fn failures(members: &[Member], results: &[MemberResult]) -> Vec<String> {
+    members
+        .iter()
+        .zip(results)
+        .filter_map(|(m, r)| {
+            r.as_ref()
+                .err()
+                .map(|e| format!("{}: {e}", m.out.display()))
+        })
+        .collect()
+}
+
 /// Predictions `[K, rows, 1]` for `x` (`[K, rows, steps, features]`)
 /// without gradients, in chunks of [`EVAL_CHUNK`] rows.
 fn predict(net: &PackedModel, x: &Tensor) -> Result<Tensor> {

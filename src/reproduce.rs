@@ -176,15 +176,7 @@ pub fn reproduce(
                 continue;
             }
             let results = pack::train_pack(&members, opts, console)?;
-            let failed: Vec<String> = members
-                .iter()
-                .zip(&results)
-                .filter_map(|(m, r)| {
-                    r.as_ref()
-                        .err()
-                        .map(|e| format!("{}: {e}", m.out.display()))
-                })
-                .collect();
+            let failed = pack::failures(&members, &results);
             if !failed.is_empty() {
                 bail!(
                     "{} run(s) of a pack failed: {}",

@@ -8,28 +8,12 @@
 
 mod common;
 
-use std::{path::Path, process::Command};
+use std::process::Command;
 
 use common::*;
 
 /// Relative tolerance on every epoch's loss and val_loss.
 const RTOL: f64 = 1e-4;
-
-fn losses(dir: &Path) -> Vec<(f64, f64)> {
-    csv_rows(&dir.join("history.csv"))[1..]
-        .iter()
-        .map(|r| (r[1].parse().unwrap(), r[2].parse().unwrap()))
-        .collect()
-}
-
-fn largest_relative(a: &[(f64, f64)], b: &[(f64, f64)]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .flat_map(|(x, y)| [(x.0, y.0), (x.1, y.1)])
-        .map(|(x, y)| (x - y).abs() / y.abs())
-        .fold(0.0, f64::max)
-}
 
 fn keras(args: &[&str]) {
     let python = repo().join(".venv-keras/bin/python");
@@ -96,7 +80,10 @@ fn lockstep(model: &str) {
                 "{model}: Keras's model.summary() count"
             );
         }
-        worst.push((adam, largest_relative(&losses(&ours), &losses(&theirs))));
+        worst.push((
+            adam,
+            largest_relative_loss(&loss_pairs(&ours), &loss_pairs(&theirs)),
+        ));
     }
     println!("keras parity {model}: largest relative loss/val_loss difference, --adam keras {:.2e}, --adam torch {:.2e}", worst[0].1, worst[1].1);
     assert!(

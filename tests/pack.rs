@@ -13,22 +13,6 @@ use serde_json::json;
 /// Relative tolerance on every epoch's loss and val_loss (issue: 1e-5).
 const RTOL: f64 = 1e-5;
 
-fn losses(dir: &Path) -> Vec<(f64, f64)> {
-    csv_rows(&dir.join("history.csv"))[1..]
-        .iter()
-        .map(|r| (r[1].parse().unwrap(), r[2].parse().unwrap()))
-        .collect()
-}
-
-fn largest_relative(a: &[(f64, f64)], b: &[(f64, f64)]) -> f64 {
-    assert_eq!(a.len(), b.len());
-    a.iter()
-        .zip(b)
-        .flat_map(|(x, y)| [(x.0, y.0), (x.1, y.1)])
-        .map(|(x, y)| (x - y).abs() / y.abs())
-        .fold(0.0, f64::max)
-}
-
 /// A member: rnn-lab's defaults (`info --json`) with these settings.
 fn member(
     model: &str,
@@ -113,7 +97,7 @@ fn packed_members_follow_their_single_runs_at_the_blogs_sizes() {
                 packed.file_name().unwrap().to_str().unwrap()
             ));
             single(&m["config"], &alone, root, &[]);
-            let worst = largest_relative(&losses(&packed), &losses(&alone));
+            let worst = largest_relative_loss(&loss_pairs(&packed), &loss_pairs(&alone));
             println!(
                 "pack {model} member {position} ({}): largest relative difference {worst:.2e}",
                 m["config"]["init"]
@@ -228,7 +212,7 @@ fn a_diverging_member_ends_alone_and_the_others_finish_as_alone() {
         let packed = root.join(format!("m{}", k + 1));
         let alone = root.join(format!("alone{}", k + 1));
         single(&plan[k]["config"], &alone, root, &[]);
-        let worst = largest_relative(&losses(&packed), &losses(&alone));
+        let worst = largest_relative_loss(&loss_pairs(&packed), &loss_pairs(&alone));
         assert!(worst <= RTOL, "member {k}: {worst:e}");
         assert_clean_history(&packed, 6);
         assert_eq!(

@@ -114,3 +114,21 @@ pub fn assert_clean_history(dir: &Path, n: usize) {
 pub fn s(p: &Path) -> &str {
     p.to_str().unwrap()
 }
+
+/// (loss, val_loss) of every epoch of a run folder's history.csv.
+pub fn loss_pairs(dir: &Path) -> Vec<(f64, f64)> {
+    csv_rows(&dir.join("history.csv"))[1..]
+        .iter()
+        .map(|r| (r[1].parse().unwrap(), r[2].parse().unwrap()))
+        .collect()
+}
+
+/// The largest relative difference of any epoch's loss or val_loss.
+pub fn largest_relative_loss(a: &[(f64, f64)], b: &[(f64, f64)]) -> f64 {
+    assert_eq!(a.len(), b.len(), "histories of different lengths");
+    a.iter()
+        .zip(b)
+        .flat_map(|(x, y)| [(x.0, y.0), (x.1, y.1)])
+        .map(|(x, y)| (x - y).abs() / y.abs())
+        .fold(0.0, f64::max)
+}
