@@ -242,7 +242,7 @@ impl TrainConfig {
             .samples
             .checked_mul(self.seq_len)
             .and_then(|v| v.checked_mul(2))
-            .map_or(true, |v| v > MAX_DATA_VALUES)
+            .is_none_or(|v| v > MAX_DATA_VALUES)
         {
             bail!(
                 "samples x seq_len = {} x {} is too much data (at most {} values in all); lower samples or seq_len",

@@ -122,7 +122,7 @@ mod tests {
         let (mut m, mut v, mut p) = ([0f32; 2], [0f32; 2], [0.5f32; 2]);
         let scale = [3.0f32, -0.01];
         for t in 1..=3 {
-            let loss = (&w * Tensor::from_slice(&scale)).sum(Kind::Float) * (&w).sum(Kind::Float);
+            let loss = (&w * Tensor::from_slice(&scale)).sum(Kind::Float) * w.sum(Kind::Float);
             opt.zero_grad();
             loss.backward();
             let g: Vec<f32> = Vec::try_from(w.grad()).unwrap();
