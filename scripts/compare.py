@@ -21,7 +21,7 @@ Per model, every pair of sets, on correctness and on epochs to learn (a run
 that never learned counts as one epoch past its last, which rank tests
 allow):
   - the same seeds in both (rnn-lab vs the PyTorch reference, lockstep
-    pairs): paired difference, mean with 95 % bootstrap CI, and the
+    pairs; never Keras's blog path, whose seeds draw other data): paired difference, mean with 95 % bootstrap CI, and the
     Wilcoxon signed-rank test on the seeds both have;
   - no seed in common: difference of medians with 95 % bootstrap CI, and
     the Mann-Whitney U test;
@@ -67,6 +67,9 @@ class Run:
     def __init__(self, folder, threshold):
         summary = json.load(open(os.path.join(folder, "summary.json")))
         self.seed = int(summary["config"]["seed"])
+        # Keras's blog path draws its own data and weights: its seed numbers
+        # name other runs than rnn-lab's, so it is never paired.
+        self.pairable = summary.get("path") != "blog"
         self.correctness = float(summary["correctness"])
         val = read_history_val(os.path.join(folder, "history.csv"))
         below = [e for e, v in enumerate(val) if v < threshold]
@@ -212,7 +215,8 @@ def main():
         present = [s for s in order if sets[s].get(m)]
         for s1, s2 in combinations(present, 2):
             a, b = sets[s1][m], sets[s2][m]
-            if len(set(a) & set(b)) >= 2:
+            pairable = all(r.pairable for r in list(a.values()) + list(b.values()))
+            if pairable and len(set(a) & set(b)) >= 2:
                 c_text, c_p, c_min, n = paired(a, b, "correctness")
                 e_text, e_p, e_min, _ = paired(a, b, "epochs_rank")
                 kind = f"paired, {n}"
