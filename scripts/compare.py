@@ -146,8 +146,10 @@ def verdict(p, min_p):
     return f"**different** (p = {p:.3g})" if p < ALPHA else f"no detectable difference (p = {p:.3g})"
 
 
-def paired(a, b, key):
-    """Paired comparison on the seeds both sets have: (text, p, min_p, n)."""
+def paired(a, b, key, lower_is_better=False):
+    """Paired comparison on the seeds both sets have: (text, p, min_p, n).
+    Counts the seeds each set is ahead in: higher correctness, or fewer
+    epochs to learn (lower_is_better)."""
     seeds = sorted(set(a) & set(b))
     d = np.array([getattr(a[s], key) - getattr(b[s], key) for s in seeds], dtype=float)
     n = len(d)
@@ -158,8 +160,11 @@ def paired(a, b, key):
     ci = bootstrap_ci((d,), np.mean)
     p = float(stats.wilcoxon(d, zero_method="wilcox", alternative="two-sided").pvalue)
     ahead = int((d > 0).sum()), int((d < 0).sum())
+    word = "ahead"
+    if lower_is_better:
+        ahead, word = ahead[::-1], "sooner"
     text = (f"{signed(d.mean())} [{signed(ci[0])}, {signed(ci[1])}] "
-            f"(first ahead in {ahead[0]}, second in {ahead[1]} of {n})")
+            f"(first {word} in {ahead[0]}, second in {ahead[1]} of {n})")
     return text, p, min_p_wilcoxon(n - int((d == 0).sum())), n
 
 
@@ -218,7 +223,7 @@ def main():
             pairable = all(r.pairable for r in list(a.values()) + list(b.values()))
             if pairable and len(set(a) & set(b)) >= 2:
                 c_text, c_p, c_min, n = paired(a, b, "correctness")
-                e_text, e_p, e_min, _ = paired(a, b, "epochs_rank")
+                e_text, e_p, e_min, _ = paired(a, b, "epochs_rank", lower_is_better=True)
                 kind = f"paired, {n}"
             else:
                 c_text, c_p, c_min = independent(a, b, "correctness")
