@@ -3,21 +3,31 @@
 ''''exec "${KERAS_PYTHON:-$(dirname "$0")/../.venv-keras/bin/python}" "$0" "$@" # '''
 """Keras reference for rnn-lab: the blog's own model (Sequential of two
 SimpleRNN/LSTM/GRU layers and Dense(1), 'adam', 'mse') with the same flags
-and output files as `rnn-lab train` where they apply. Two ways to train:
+and output files as `rnn-lab train` where they apply. What it trains from,
+one thing at a time:
 
-  lockstep (--data PATH --init-from PATH): rnn-lab's data set and batch
-      order (`rnn-lab train --save-data`) and initial weights
-      (`--save-init`, converted to Keras's kernel layout and gate order),
-      batch by batch through Keras's own train step and Adam, so the only
-      differences left are the frameworks'.
-  blog (default): exactly the blog's `fit(X[:fit_rows], Y[:fit_rows],
-      epochs, validation_split)` with Keras's own initialisers and
-      shuffling, seeded with keras.utils.set_random_seed(--seed); the data
-      from the blog's numpy code, seeded with numpy.random.seed(--seed)
-      (or rnn-lab's with --data).
+  data        the blog's numpy generator, seeded with numpy.random.seed(--seed)
+              (default), or rnn-lab's (--data, from `rnn-lab train --save-data`)
+  weights     Keras's own initialisers, seeded with
+              keras.utils.set_random_seed(--seed) (default), or rnn-lab's
+              (--init-from, from `--save-init`, converted to Keras's kernel
+              layout and gate order)
+  batch order fit()'s own shuffling (--order keras), or rnn-lab's
+              (--order data: the order in --data, batch by batch through
+              Keras's own train step and Adam)
+
+  blog path (no --data, --init-from): exactly the blog's
+      `fit(X[:fit_rows], Y[:fit_rows], epochs, validation_split)`.
+  lockstep path (--data and --init-from; --order data is then the default):
+      rnn-lab's data, weights and batch order, so the only differences left
+      are the frameworks'.
+
+--save-init FILE writes the Keras model's initial weights in rnn-lab's
+layout and names, for `rnn-lab train --init-from FILE`.
 
     scripts/keras_reference.py --model lstm --seed 3 --out runs/keras-blog-3
     scripts/keras_reference.py --model lstm --data d.safetensors --init-from w.safetensors --out runs/keras-lock
+    scripts/keras_reference.py --model lstm --data d.safetensors --init-from w.safetensors --order keras --out runs/x
 """
 import argparse
 import json
@@ -31,7 +41,7 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 
 import numpy as np  # noqa: E402
 import keras  # noqa: E402
-from safetensors.numpy import load_file  # noqa: E402
+from safetensors.numpy import load_file, save_file  # noqa: E402
 
 DEFAULTS = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "defaults.json")))
 CORRECT_WITHIN = 0.04
@@ -87,6 +97,27 @@ def load_torch_weights(net, path, model, units, layers):
     net.layers[layers].set_weights([w["head.weight"].T, w["head.bias"]])
 
 
+def keras_weights_as_torch(net, model, units, layers):
+    """The Keras model's weights under rnn-lab's (PyTorch's) names and layout."""
+    out = {}
+    for i in range(layers):
+        kernel, recurrent, bias = net.layers[i].get_weights()
+        if model == "gru":
+            # Keras z, r, h -> PyTorch r, z, n (the same swap both ways); reset_after: two biases.
+            out[f"rnn.weight_ih_l{i}"] = torch_gru_to_keras(kernel.T, units)
+            out[f"rnn.weight_hh_l{i}"] = torch_gru_to_keras(recurrent.T, units)
+            out[f"rnn.bias_ih_l{i}"] = torch_gru_to_keras(bias[0], units)
+            out[f"rnn.bias_hh_l{i}"] = torch_gru_to_keras(bias[1], units)
+        else:
+            out[f"rnn.weight_ih_l{i}"] = kernel.T
+            out[f"rnn.weight_hh_l{i}"] = recurrent.T
+            out[f"rnn.bias_ih_l{i}"] = bias
+            out[f"rnn.bias_hh_l{i}"] = np.zeros_like(bias)
+    head_w, head_b = net.layers[layers].get_weights()
+    out["head.weight"], out["head.bias"] = head_w.T, head_b
+    return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
+
+
 def predict(net, x):
     return np.concatenate([net(x[i:i + EVAL_CHUNK], training=False).numpy() for i in range(0, len(x), EVAL_CHUNK)])
 
@@ -116,13 +147,24 @@ def parse_args(argv):
     p.add_argument("--seed", type=int, default=d["seed"])
     p.add_argument("--threads", type=int, default=e["threads"])
     p.add_argument("--data", help="rnn-lab's --save-data file (x, y, order): its data, and for lockstep its batch order")
-    p.add_argument("--init-from", help="rnn-lab's --save-init weights: train in lockstep (needs --data)")
+    p.add_argument("--init-from", help="rnn-lab's --save-init weights instead of Keras's initialisers")
+    p.add_argument("--order", choices=["data", "keras"],
+                   help="batch order: rnn-lab's from --data, or fit()'s shuffling "
+                        "(default: data with --data and --init-from, else keras)")
+    p.add_argument("--save-init", help="write the initial weights in rnn-lab's layout, for rnn-lab --init-from")
     p.add_argument("--out", required=True)
     p.add_argument("--force", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)
-    if args.init_from and not args.data:
-        p.error("--init-from (lockstep) needs --data, the batch order rnn-lab trained in")
+    if args.order is None:
+        args.order = "data" if args.data and args.init_from else "keras"
+    if args.order == "data" and not args.data:
+        p.error("--order data needs --data, the file that holds rnn-lab's batch order")
+    for flag, path in (("--data", args.data), ("--init-from", args.init_from)):
+        if path and not os.path.isfile(path):
+            p.error(f"{flag} {path}: no such file")
+    if args.save_init and not os.path.isdir(os.path.dirname(os.path.abspath(args.save_init))):
+        p.error(f"--save-init {args.save_init}: its folder does not exist; create it first")
     return args
 
 
@@ -139,7 +181,7 @@ def main(argv):
         if os.path.exists(os.path.join(out, name)):
             os.remove(os.path.join(out, name))
 
-    lockstep = bool(args.init_from)
+    rnnlab_order = args.order == "data"
     if args.data:
         data = load_file(args.data)
         x, y = data["x"], data["y"]
@@ -152,8 +194,12 @@ def main(argv):
     net = build(args.model, args.units, args.layers, args.seq_len)
     opt = keras.optimizers.Adam(learning_rate=args.lr, beta_1=0.9, beta_2=0.999, epsilon=args.adam_eps)
     net.compile(optimizer=opt, loss="mse")
-    if lockstep:
+    if args.init_from:
         load_torch_weights(net, args.init_from, args.model, args.units, args.layers)
+    if args.save_init:
+        tmp = args.save_init + ".partial"
+        save_file(keras_weights_as_torch(net, args.model, args.units, args.layers), tmp)
+        os.replace(tmp, args.save_init)
     train_rows = int(math.floor(args.fit_rows * (1.0 - args.val_split)))
     tx, ty = x[:train_rows], y[:train_rows]
     vx, vy = x[train_rows:args.fit_rows], y[train_rows:args.fit_rows]
@@ -163,7 +209,7 @@ def main(argv):
     path = os.path.join(out, "history.csv")
     with open(path, "w") as hist:
         hist.write("epoch,loss,val_loss,seconds,train_seconds\n")
-        if lockstep:
+        if rnnlab_order:
             order = data["order"]
             if order.shape[0] < args.epochs or order.shape[1] != train_rows:
                 sys.exit(f"error: --data {args.data} has {order.shape[0]} batch orders of {order.shape[1]} rows; "
@@ -214,8 +260,11 @@ def main(argv):
                    "val_split": args.val_split, "model": args.model, "units": args.units, "layers": args.layers,
                    "init": "keras", "lr": args.lr, "adam_eps": args.adam_eps, "batch_size": args.batch_size,
                    "epochs": args.epochs, "seed": args.seed},
-        "path": "lockstep" if lockstep else "blog",
+        # Lockstep only when all three come from rnn-lab: then its seeds pair with rnn-lab's.
+        "path": "lockstep" if rnnlab_order and args.data and args.init_from else "blog",
         "data": "rnn-lab --save-data" if args.data else "the blog's numpy generator, numpy.random.seed(seed)",
+        "init": "rnn-lab --save-init" if args.init_from else "Keras's initialisers, keras.utils.set_random_seed(seed)",
+        "order": "rnn-lab's, from --data" if rnnlab_order else "fit()'s shuffling",
         "device": "cpu",
         "threads": args.threads,
         "versions": {"implementation": "keras-reference", "keras": keras.__version__, "backend": keras.backend.backend(),
