@@ -50,6 +50,14 @@ TITLES = {
     "rnn-lab": "rnn-lab, Keras init",
     "reference": "PyTorch reference, Keras init",
     "rnn-lab-torch-init": "rnn-lab, PyTorch init",
+    # results/keras-parity (scripts/keras-study.sh, scripts/keras-ablation.sh):
+    # from Keras's blog path to rnn-lab, one change at a time.
+    "keras-blog": "Keras blog path",
+    "keras-rnn-lab-data": "Keras fit, rnn-lab's data",
+    "keras-rnn-lab-data-weights": "Keras fit, rnn-lab's data and weights",
+    "keras-lockstep": "Keras lockstep",
+    "rnn-lab-adam-keras": "rnn-lab, Keras's Adam",
+    "rnn-lab-keras-weights": "rnn-lab, Keras's Adam, Keras-drawn weights",
 }
 MODELS = ["rnn", "lstm", "gru"]
 ALPHA = 0.05
