@@ -8,7 +8,10 @@ Each PATH is a history.csv or a folder searched for them. One PNG per PATH:
 a column per model; on top every seed's loss (solid) and val_loss (dashed)
 per epoch, below the median over seeds with its interquartile band, both on
 a log scale. With several PATHs also correctness-strip.png: every seed's
-test correctness per model and PATH, its median, and the published runs.
+test correctness per model and PATH, its median, and the published runs;
+and epochs-strip.png: the epoch in which each seed's val_loss first fell
+below --threshold (the end of the plateau; "never" on top), per model
+whose runs learned and PATH, with its median.
 
     scripts/plot.py --out results/blog-cpu results/blog-cpu/rnn-lab results/blog-cpu/reference
 
@@ -118,47 +121,72 @@ def plot_curves(path, out_dir):
     print(f"plot: wrote {target}")
 
 
-def correctness_by_model(path):
-    """{model: [correctness of each seed]} from the summaries under path."""
+def epochs_to_learn(history_path, threshold):
+    """The 1-based epoch whose val_loss first fell below threshold, or None."""
+    epochs, _, val = read_history(history_path)
+    return next((e for e, v in zip(epochs, val) if v < threshold), None)
+
+
+def per_seed(path, threshold):
+    """{model: [(correctness, epochs to learn or None, epochs run)]} from the runs under path."""
     out = defaultdict(list)
     for h in histories(path):
         summary = os.path.join(os.path.dirname(h), "summary.json")
         if os.path.exists(summary):
             s = json.load(open(summary))
-            out[s["config"]["model"]].append(float(s["correctness"]))
+            out[s["config"]["model"]].append(
+                (float(s["correctness"]), epochs_to_learn(h, threshold), len(read_history(h)[0])))
     return out
 
 
-def plot_strip(paths, out_dir):
-    """Every seed's correctness per model and set, with medians and the
-    published single runs."""
-    sets = [(os.path.basename(os.path.normpath(p)), correctness_by_model(p)) for p in paths]
-    models = sorted({m for _, c in sets for m in c}, key=lambda m: MODEL_ORDER.get(m, 9))
-    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 4.4), squeeze=False, sharey=True)
+def strip(sets, models, value, ylabel, title, target, ylim=None, published=True, never=None):
+    """One panel per model, a column of dots per set (seeds), a bar at the median."""
+    fig, axes = plt.subplots(1, len(models), figsize=(max(4.2, 1.2 * len(sets)) * len(models), 4.6),
+                             squeeze=False, sharey=True)
     jitter = np.random.default_rng(0)
     for ax, model in zip(axes[0], models):
         for k, (label, by_model) in enumerate(sets):
-            xs = by_model.get(model, [])
+            xs = [value(r) for r in by_model.get(model, [])]
             if not xs:
                 continue
             ax.scatter(k + jitter.uniform(-0.12, 0.12, len(xs)), xs, s=16, color=f"C{k}", alpha=0.8)
             ax.hlines(np.median(xs), k - 0.3, k + 0.3, color="black", lw=2)
-        for j, (name, value) in enumerate(PUBLISHED.get(model, [])):
-            ax.axhline(value, color="grey", ls=":" if j else "--", lw=1, label=f"{name} (1 Keras run)")
+        if published:
+            for j, (name, v) in enumerate(PUBLISHED.get(model, [])):
+                ax.axhline(v, color="grey", ls=":" if j else "--", lw=1, label=f"{name} (1 Keras run)")
+            if PUBLISHED.get(model):
+                ax.legend(fontsize=7, loc="lower left")
+        if never is not None:
+            ax.axhline(never, color="grey", ls=":", lw=1)
+            ax.text(-0.4, never, "never", fontsize=7, va="bottom", color="grey")
         ax.set_xticks(range(len(sets)))
-        ax.set_xticklabels([f"{label}\n(n={len(c.get(model, []))})" for label, c in sets], fontsize=8)
+        ax.set_xticklabels([f"{label}\n(n={len(c.get(model, []))})" for label, c in sets], fontsize=7)
         ax.set_title(MODEL_TITLE.get(model, model))
-        ax.set_ylim(0, 100)
+        if ylim:
+            ax.set_ylim(*ylim)
         ax.grid(True, axis="y", alpha=0.3)
-        if PUBLISHED.get(model):
-            ax.legend(fontsize=7, loc="lower left")
-    axes[0][0].set_ylabel("test correctness, % within 0.04 (dots: seeds, bar: median)")
-    fig.suptitle("Test correctness per seed")
+    axes[0][0].set_ylabel(ylabel)
+    fig.suptitle(title)
     fig.tight_layout()
-    target = os.path.join(out_dir, "correctness-strip.png")
     fig.savefig(target, dpi=110)
     plt.close(fig)
     print(f"plot: wrote {target}")
+
+
+def plot_strips(paths, out_dir, threshold):
+    """correctness-strip.png for every model; epochs-strip.png for the
+    models whose runs learned."""
+    sets = [(os.path.basename(os.path.normpath(p)), per_seed(p, threshold)) for p in paths]
+    models = sorted({m for _, c in sets for m in c}, key=lambda m: MODEL_ORDER.get(m, 9))
+    strip(sets, models, lambda r: r[0], "test correctness, % within 0.04 (dots: seeds, bar: median)",
+          "Test correctness per seed", os.path.join(out_dir, "correctness-strip.png"), ylim=(0, 100))
+    learned = [m for m in models if any(r[1] for _, c in sets for r in c.get(m, []))]
+    if learned:
+        last = max(r[2] for _, c in sets for m in learned for r in c.get(m, []))
+        strip(sets, learned, lambda r: r[1] if r[1] else last + 1,
+              f"first epoch with val_loss < {threshold} (dots: seeds, bar: median)",
+              "End of the plateau per seed", os.path.join(out_dir, "epochs-strip.png"),
+              ylim=(0, last + 4), published=False, never=last + 1)
 
 
 def plot_sweep(sweep_dir):
@@ -208,6 +236,7 @@ def main():
     p.add_argument("paths", nargs="*", help="history.csv files or folders of runs")
     p.add_argument("--out", default=".", help="folder for the PNG files")
     p.add_argument("--sweep", help="a sweep folder with aggregate.csv")
+    p.add_argument("--threshold", type=float, default=0.01, help="val_loss that counts as learned")
     args = p.parse_args()
     if not args.paths and not args.sweep:
         p.error("give history paths, --sweep DIR, or both")
@@ -215,7 +244,7 @@ def main():
     for path in args.paths:
         plot_curves(path, args.out)
     if len(args.paths) > 1:
-        plot_strip(args.paths, args.out)
+        plot_strips(args.paths, args.out, args.threshold)
     if args.sweep:
         plot_sweep(args.sweep)
 

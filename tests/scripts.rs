@@ -171,6 +171,66 @@ fn compare_tests_paired_and_independent_sets_on_constructed_runs() {
 }
 
 #[test]
+fn plot_draws_strips_of_correctness_and_of_the_plateau_end() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    for k in 1..=3u64 {
+        // "soon" learns in epoch 2 or 3; "never" stays on its plateau.
+        let learned: &[f64] = if k == 1 {
+            &[0.05, 0.005, 0.004]
+        } else {
+            &[0.05, 0.02, 0.005]
+        };
+        fake_run(&root.join(format!("soon/lstm/seed-{k}")), k, 90.0, learned);
+        fake_run(
+            &root.join(format!("never/lstm/seed-{k}")),
+            k,
+            10.0,
+            &[0.05, 0.05, 0.05],
+        );
+    }
+    let plots = root.join("plots");
+    let out = script(
+        "plot.py",
+        &[
+            "--out",
+            s(&plots),
+            s(&root.join("never")),
+            s(&root.join("never")),
+        ],
+    );
+    assert_png(&plots.join("correctness-strip.png"));
+    assert!(
+        !plots.join("epochs-strip.png").exists(),
+        "no run learned, yet an epochs strip was drawn:\n{out}"
+    );
+    script(
+        "plot.py",
+        &[
+            "--out",
+            s(&plots),
+            s(&root.join("soon")),
+            s(&root.join("never")),
+        ],
+    );
+    assert_png(&plots.join("epochs-strip.png"));
+    // A threshold no run reaches: nothing learned, no strip.
+    fs::remove_file(plots.join("epochs-strip.png")).unwrap();
+    script(
+        "plot.py",
+        &[
+            "--out",
+            s(&plots),
+            "--threshold",
+            "0.001",
+            s(&root.join("soon")),
+            s(&root.join("never")),
+        ],
+    );
+    assert!(!plots.join("epochs-strip.png").exists());
+}
+
+#[test]
 fn plot_draws_correctness_against_length_for_a_sweep() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("sweep");
