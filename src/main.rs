@@ -364,6 +364,18 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn train(a: TrainArgs, console: &mut dyn Write) -> Result<()> {
+    if let (Some(path), None) = (&a.config, &a.init_from) {
+        if let Some(init) = records::recorded_init(path)? {
+            bail!(
+                "{} is a run that started from the weights in {} (sha256 {}), not from its seed: \
+                 pass --init-from {} to rerun it",
+                path.display(),
+                init.path,
+                init.sha256,
+                init.path
+            );
+        }
+    }
     let config = match &a.config {
         Some(path) => records::read_config(path)?,
         None => a.settings.apply(TrainConfig {

@@ -26,7 +26,7 @@ use crate::data::Dataset;
 use crate::model::{self, ModelSpec};
 use crate::output::{HistoryFile, RunDir};
 use crate::packed_model::PackedModel;
-use crate::records::{EpochRecord, PackRecord, Summary, HISTORY};
+use crate::records::{EpochRecord, InitSource, PackRecord, Summary, HISTORY};
 use crate::run::{self, RunOptions};
 use crate::train::{self, EVAL_CHUNK};
 
@@ -155,6 +155,7 @@ struct Prepared {
     weights: Vec<(String, Tensor)>,
     /// One batch order per epoch, as the single run draws them.
     orders: Vec<Tensor>,
+    init_from: Option<InitSource>,
 }
 
 /// Bytes of batch orders a pack may hold (they are drawn up front: each
@@ -167,10 +168,16 @@ fn prepare(m: &Member) -> Result<Prepared> {
     let split = Dataset::for_config(c)?.split(c, Device::Cpu)?;
     let spec = ModelSpec::for_config(c);
     let (vs, _) = model::build(spec, Device::Cpu);
-    match &m.init_from {
-        Some(path) => model::load_weights(&vs, &spec, path)?,
-        None => model::initialise(&vs, &spec, c.seed)?,
-    }
+    let init_from = match &m.init_from {
+        Some(path) => {
+            model::load_weights(&vs, &spec, path)?;
+            Some(InitSource::of(path)?)
+        }
+        None => {
+            model::initialise(&vs, &spec, c.seed)?;
+            None
+        }
+    };
     let rows = split.train_x.size()[0];
     let orders = train::batch_orders(c.seed, rows, c.epochs);
     Ok(Prepared {
@@ -183,6 +190,7 @@ fn prepare(m: &Member) -> Result<Prepared> {
         test_x: split.test_x,
         test_y: split.test_y,
         orders,
+        init_from,
     })
 }
 
@@ -388,6 +396,7 @@ pub fn train_pack(
                         members: members.len(),
                         position: i,
                     }),
+                    init_from: p.init_from.clone(),
                 },
             )
         };

@@ -41,6 +41,30 @@ pub struct Versions {
     pub cudnn: Option<i64>,
 }
 
+/// The weights file a run started from (`--init-from`) instead of drawing
+/// its initial weights from the seed: with the config, what defines it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InitSource {
+    /// The path as given.
+    pub path: String,
+    /// SHA-256 of the file's bytes, lowercase hex.
+    pub sha256: String,
+}
+
+impl InitSource {
+    /// Reads and hashes the weights file at `path`.
+    pub fn of(path: &Path) -> Result<InitSource> {
+        use sha2::{Digest, Sha256};
+        let bytes = fs::read(path)
+            .with_context(|| format!("cannot read --init-from {}", path.display()))?;
+        let digest = Sha256::digest(&bytes);
+        Ok(InitSource {
+            path: path.display().to_string(),
+            sha256: digest.iter().map(|b| format!("{b:02x}")).collect(),
+        })
+    }
+}
+
 /// Everything a finished run reports, written last as summary.json.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
@@ -77,6 +101,9 @@ pub struct Summary {
     /// timings are then the whole pack's.
     #[serde(default)]
     pub pack: Option<PackRecord>,
+    /// Set when the run started from a weights file, not from its seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_from: Option<InitSource>,
 }
 
 /// Where a run sat in the pack it trained in.
@@ -139,6 +166,26 @@ pub fn read_config(path: &Path) -> Result<TrainConfig> {
     }
     serde_json::from_value(value)
         .with_context(|| format!("--config {} is not a run config", path.display()))
+}
+
+/// The weights file a summary.json says its run started from; None for a
+/// run config file or a run that drew its weights from the seed.
+pub fn recorded_init(path: &Path) -> Result<Option<InitSource>> {
+    let text = fs::read_to_string(path)
+        .with_context(|| format!("cannot read --config {}", path.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("--config {} is not JSON", path.display()))?;
+    match value.get("init_from") {
+        None | Some(serde_json::Value::Null) => Ok(None),
+        Some(v) => serde_json::from_value(v.clone())
+            .map(Some)
+            .with_context(|| {
+                format!(
+                    "--config {}: its init_from is not a weights record",
+                    path.display()
+                )
+            }),
+    }
 }
 
 /// A finished run read back from its folder.

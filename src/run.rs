@@ -17,7 +17,9 @@ use crate::data::{Dataset, Split};
 use crate::device;
 use crate::model::{self, Model, ModelSpec};
 use crate::output::{self, HistoryFile, RunDir};
-use crate::records::{EpochRecord, PackRecord, Summary, HISTORY, PREDICTIONS, SUMMARY, WEIGHTS};
+use crate::records::{
+    EpochRecord, InitSource, PackRecord, Summary, HISTORY, PREDICTIONS, SUMMARY, WEIGHTS,
+};
 use crate::report;
 use crate::train::{self, EpochObserver, Evaluation};
 
@@ -104,6 +106,7 @@ struct Prepared {
     spec: ModelSpec,
     vs: nn::VarStore,
     net: Model,
+    init_from: Option<InitSource>,
 }
 
 fn prepare(config: &TrainConfig, out: &Path, opts: &RunOptions) -> Result<Prepared> {
@@ -113,10 +116,16 @@ fn prepare(config: &TrainConfig, out: &Path, opts: &RunOptions) -> Result<Prepar
     let split = data.split(config, device)?;
     let spec = ModelSpec::for_config(config);
     let (vs, net) = model::build(spec, device);
-    match &opts.init_from {
-        Some(path) => model::load_weights(&vs, &spec, path)?,
-        None => model::initialise(&vs, &spec, config.seed)?,
-    }
+    let init_from = match &opts.init_from {
+        Some(path) => {
+            model::load_weights(&vs, &spec, path)?;
+            Some(InitSource::of(path)?)
+        }
+        None => {
+            model::initialise(&vs, &spec, config.seed)?;
+            None
+        }
+    };
     Ok(Prepared {
         device,
         data,
@@ -124,6 +133,7 @@ fn prepare(config: &TrainConfig, out: &Path, opts: &RunOptions) -> Result<Prepar
         spec,
         vs,
         net,
+        init_from,
     })
 }
 
@@ -144,6 +154,7 @@ pub fn train(
         spec,
         vs,
         net,
+        init_from,
     } = prepare(config, out, opts)?;
     // Only now, with every input checked, is the folder created or cleared.
     let dir = RunDir::open(out, opts.force)?;
@@ -203,6 +214,7 @@ pub fn train(
             weights: model::weights_of(&vs, &spec),
             started,
             pack: None,
+            init_from,
         },
     )?;
     if !opts.quiet {
@@ -228,6 +240,7 @@ pub(crate) struct Finished<'a> {
     pub weights: Vec<(String, Tensor)>,
     pub started: Instant,
     pub pack: Option<PackRecord>,
+    pub init_from: Option<InitSource>,
 }
 
 /// Writes predictions.csv, model.safetensors and, last, summary.json.
@@ -258,6 +271,7 @@ pub(crate) fn write_outputs(dir: &RunDir, f: Finished) -> Result<Summary> {
         train_seconds_per_epoch: median_after_warmup(f.history),
         seconds_total: f.started.elapsed().as_secs_f64(),
         pack: f.pack,
+        init_from: f.init_from,
     };
     output::write_atomic(
         &dir.file(SUMMARY),

@@ -339,6 +339,7 @@ mod tests {
                 train_seconds_per_epoch: 1.0,
                 seconds_total: 1.0,
                 pack: None,
+                init_from: None,
             },
             history,
         }

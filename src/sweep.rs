@@ -63,12 +63,13 @@ impl SweepOutcome {
     }
 }
 
-/// Whether `dir` holds a finished run of exactly `config`.
+/// Whether `dir` holds a finished run of exactly `config`, its weights
+/// drawn from the seed as a sweep's are.
 pub fn is_complete(dir: &Path, config: &TrainConfig) -> bool {
     FinishedRun::read(dir)
         .ok()
         .flatten()
-        .is_some_and(|r| r.summary.config == *config)
+        .is_some_and(|r| r.summary.config == *config && r.summary.init_from.is_none())
 }
 
 /// The file a child reads its run's settings from.

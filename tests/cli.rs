@@ -489,3 +489,64 @@ fn train_config_file_reruns_a_finished_run_exactly() {
     );
     assert!(!tmp.path().join("c").exists());
 }
+
+#[test]
+fn a_run_from_a_weights_file_records_it_and_reruns_only_from_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name);
+    let weights = p("w.safetensors");
+    run_ok(&with(
+        &small(),
+        &["--seed", "3", "--save-init", s(&weights), "--out", s(&p("drawn"))],
+    ));
+    // Seed 3's weights under seed 4's config: the file, not the seed, decides.
+    run_ok(&with(
+        &small(),
+        &["--seed", "4", "--init-from", s(&weights), "--out", s(&p("from"))],
+    ));
+    assert!(
+        json(&p("drawn/summary.json")).get("init_from").is_none(),
+        "a run that drew its weights names no file"
+    );
+    let summary = p("from/summary.json");
+    let recorded = &json(&summary)["init_from"];
+    assert_eq!(recorded["path"], s(&weights));
+    let sha = std::process::Command::new("sha256sum")
+        .arg(&weights)
+        .output()
+        .unwrap();
+    let sha = String::from_utf8(sha.stdout).unwrap();
+    assert_eq!(recorded["sha256"], sha.split_whitespace().next().unwrap());
+
+    // Rerunning its summary without the file would draw seed 4's weights:
+    // refused, naming the file; with it, the same run again.
+    fails(
+        &["train", "--config", s(&summary), "--out", s(&p("again"))],
+        &format!(
+            "started from the weights in {} (sha256 {}), not from its seed: pass --init-from {}",
+            s(&weights),
+            recorded["sha256"].as_str().unwrap(),
+            s(&weights)
+        ),
+    );
+    assert!(!p("again").exists());
+    run_ok(&[
+        "train",
+        "--config",
+        s(&summary),
+        "--init-from",
+        s(&weights),
+        "--quiet",
+        "--out",
+        s(&p("again")),
+    ]);
+    assert_eq!(
+        losses(&p("from/history.csv")),
+        losses(&p("again/history.csv"))
+    );
+    assert_ne!(
+        losses(&p("drawn/history.csv")),
+        losses(&p("from/history.csv")),
+        "seed 4's data and batch order from seed 3's weights is another run"
+    );
+}
