@@ -25,6 +25,9 @@ allow):
     Wilcoxon signed-rank test on the seeds both have;
   - no seed in common: difference of medians with 95 % bootstrap CI, and
     the Mann-Whitney U test;
+for paired sets also how many leading epochs each seed's two runs stay in
+step (loss and val_loss within 1e-4 relative): how long two implementations
+of the same run compute the same thing before rounding takes over;
 and every set against the published single runs (Mann-Whitney, n = 1).
 A difference is called real at p < 0.05; where the numbers of runs cannot
 reach that p at all, the table says so instead of "no difference".
@@ -62,13 +65,15 @@ TITLES = {
 MODELS = ["rnn", "lstm", "gru"]
 ALPHA = 0.05
 RESAMPLES = 10_000
+IN_STEP = 1e-4  # relative loss difference up to which a paired run counts as in step
 SEED = 0
 
 
-def read_history_val(path):
+def read_history(path):
+    """[(loss, val_loss)] per epoch."""
     import csv
     with open(path) as f:
-        return [float(r["val_loss"]) for r in csv.DictReader(f)]
+        return [(float(r["loss"]), float(r["val_loss"])) for r in csv.DictReader(f)]
 
 
 class Run:
@@ -79,7 +84,8 @@ class Run:
         # name other runs than rnn-lab's, so it is never paired.
         self.pairable = summary.get("path") != "blog"
         self.correctness = float(summary["correctness"])
-        val = read_history_val(os.path.join(folder, "history.csv"))
+        self.losses = read_history(os.path.join(folder, "history.csv"))
+        val = [v for _, v in self.losses]
         below = [e for e, v in enumerate(val) if v < threshold]
         self.epochs_to_learn = below[0] + 1 if below else None
         # Censored: one epoch past the last, for rank tests.
@@ -154,6 +160,22 @@ def verdict(p, min_p):
     return f"**different** (p = {p:.3g})" if p < ALPHA else f"no detectable difference (p = {p:.3g})"
 
 
+def epochs_in_step(a, b):
+    """Leading epochs whose loss and val_loss agree within IN_STEP relative."""
+    n = 0
+    for (la, va), (lb, vb) in zip(a.losses, b.losses):
+        if not (abs(la - lb) <= IN_STEP * abs(lb) and abs(va - vb) <= IN_STEP * abs(vb)):
+            break
+        n += 1
+    return n
+
+
+def in_step(a, b):
+    """Median (range) over the shared seeds of the epochs the pair stays in step."""
+    n = np.array([epochs_in_step(a[s], b[s]) for s in sorted(set(a) & set(b))], dtype=float)
+    return f"{np.median(n):g} ({n.min():g}..{n.max():g})"
+
+
 def paired(a, b, key, lower_is_better=False):
     """Paired comparison on the seeds both sets have: (text, p, min_p, n).
     Counts the seeds each set is ahead in: higher correctness, or fewer
@@ -220,10 +242,11 @@ def main():
 
     print("\nComparisons (first set minus second). Paired: the seeds both sets ran, Wilcoxon signed-rank; "
           "independent: difference of medians, Mann-Whitney U. Epochs to learn: a run that never learned "
-          "counts as one epoch past its last.\n")
-    print("| model | first | second | seeds | correctness difference, points [95 % CI] | verdict | "
-          "epochs-to-learn difference | verdict |")
-    print("|---|---|---|---|---|---|---|---|")
+          f"counts as one epoch past its last. In step: the leading epochs whose loss and val_loss agree "
+          f"within {IN_STEP:g} relative, median (range) over the paired seeds.\n")
+    print("| model | first | second | seeds | epochs in step | correctness difference, points [95 % CI] | "
+          "verdict | epochs-to-learn difference | verdict |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for m in models:
         present = [s for s in order if sets[s].get(m)]
         for s1, s2 in combinations(present, 2):
@@ -233,11 +256,13 @@ def main():
                 c_text, c_p, c_min, n = paired(a, b, "correctness")
                 e_text, e_p, e_min, _ = paired(a, b, "epochs_rank", lower_is_better=True)
                 kind = f"paired, {n}"
+                step = in_step(a, b)
             else:
                 c_text, c_p, c_min = independent(a, b, "correctness")
                 e_text, e_p, e_min = independent(a, b, "epochs_rank")
                 kind = f"independent, {len(a)} vs {len(b)}"
-            print(f"| {m} | {title(s1)} | {title(s2)} | {kind} | {c_text} | {verdict(c_p, c_min)} | "
+                step = "–"
+            print(f"| {m} | {title(s1)} | {title(s2)} | {kind} | {step} | {c_text} | {verdict(c_p, c_min)} | "
                   f"{e_text} | {verdict(e_p, e_min)} |")
         for pub in ("blog", "textbook"):
             value = PUBLISHED[m][pub]
@@ -247,7 +272,7 @@ def main():
                 x = np.array([r.correctness for r in sets[s][m].values()])
                 pval = float(stats.mannwhitneyu([value], x, alternative="two-sided").pvalue)
                 below = (x < value).mean() * 100
-                print(f"| {m} | {pub} ({value:.2f} %, 1 run) | {title(s)} | independent, 1 vs {len(x)} | "
+                print(f"| {m} | {pub} ({value:.2f} %, 1 run) | {title(s)} | independent, 1 vs {len(x)} | – | "
                       f"{signed(value - np.median(x))} (published above {below:.0f} % of seeds) | "
                       f"{verdict(pval, min_p_mannwhitney(1, len(x)))} | – | – |")
 

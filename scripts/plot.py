@@ -11,7 +11,8 @@ a log scale. With several PATHs also correctness-strip.png: every seed's
 test correctness per model and PATH, its median, and the published runs;
 and epochs-strip.png: the epoch in which each seed's val_loss first fell
 below --threshold (the end of the plateau; "never" on top), per model
-whose runs learned and PATH, with its median.
+whose runs learned and PATH, with its median. --strips-only skips the
+curves.
 
     scripts/plot.py --out results/blog-cpu results/blog-cpu/rnn-lab results/blog-cpu/reference
 
@@ -237,11 +238,14 @@ def main():
     p.add_argument("--out", default=".", help="folder for the PNG files")
     p.add_argument("--sweep", help="a sweep folder with aggregate.csv")
     p.add_argument("--threshold", type=float, default=0.01, help="val_loss that counts as learned")
+    p.add_argument("--strips-only", action="store_true", help="only the strip plots, no curves per PATH")
     args = p.parse_args()
     if not args.paths and not args.sweep:
         p.error("give history paths, --sweep DIR, or both")
     os.makedirs(args.out, exist_ok=True)
-    for path in args.paths:
+    if args.strips_only and len(args.paths) < 2:
+        p.error("--strips-only needs two PATHs or more")
+    for path in args.paths if not args.strips_only else []:
         plot_curves(path, args.out)
     if len(args.paths) > 1:
         plot_strips(args.paths, args.out, args.threshold)

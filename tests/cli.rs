@@ -497,12 +497,26 @@ fn a_run_from_a_weights_file_records_it_and_reruns_only_from_it() {
     let weights = p("w.safetensors");
     run_ok(&with(
         &small(),
-        &["--seed", "3", "--save-init", s(&weights), "--out", s(&p("drawn"))],
+        &[
+            "--seed",
+            "3",
+            "--save-init",
+            s(&weights),
+            "--out",
+            s(&p("drawn")),
+        ],
     ));
     // Seed 3's weights under seed 4's config: the file, not the seed, decides.
     run_ok(&with(
         &small(),
-        &["--seed", "4", "--init-from", s(&weights), "--out", s(&p("from"))],
+        &[
+            "--seed",
+            "4",
+            "--init-from",
+            s(&weights),
+            "--out",
+            s(&p("from")),
+        ],
     ));
     assert!(
         json(&p("drawn/summary.json")).get("init_from").is_none(),
