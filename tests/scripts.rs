@@ -210,11 +210,16 @@ fn plot_draws_strips_of_correctness_and_of_the_plateau_end() {
         &[
             "--out",
             s(&plots),
+            "--strips-only",
             s(&root.join("soon")),
             s(&root.join("never")),
         ],
     );
     assert_png(&plots.join("epochs-strip.png"));
+    assert!(
+        !plots.join("soon-curves.png").exists(),
+        "--strips-only drew curves"
+    );
     // A threshold no run reaches: nothing learned, no strip.
     fs::remove_file(plots.join("epochs-strip.png")).unwrap();
     script(
