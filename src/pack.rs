@@ -168,16 +168,7 @@ fn prepare(m: &Member) -> Result<Prepared> {
     let split = Dataset::for_config(c)?.split(c, Device::Cpu)?;
     let spec = ModelSpec::for_config(c);
     let (vs, _) = model::build(spec, Device::Cpu);
-    let init_from = match &m.init_from {
-        Some(path) => {
-            model::load_weights(&vs, &spec, path)?;
-            Some(InitSource::of(path)?)
-        }
-        None => {
-            model::initialise(&vs, &spec, c.seed)?;
-            None
-        }
-    };
+    let init_from = run::initial_weights(&vs, &spec, c.seed, m.init_from.as_deref())?;
     let rows = split.train_x.size()[0];
     let orders = train::batch_orders(c.seed, rows, c.epochs);
     Ok(Prepared {

@@ -116,16 +116,7 @@ fn prepare(config: &TrainConfig, out: &Path, opts: &RunOptions) -> Result<Prepar
     let split = data.split(config, device)?;
     let spec = ModelSpec::for_config(config);
     let (vs, net) = model::build(spec, device);
-    let init_from = match &opts.init_from {
-        Some(path) => {
-            model::load_weights(&vs, &spec, path)?;
-            Some(InitSource::of(path)?)
-        }
-        None => {
-            model::initialise(&vs, &spec, config.seed)?;
-            None
-        }
-    };
+    let init_from = initial_weights(&vs, &spec, config.seed, opts.init_from.as_deref())?;
     Ok(Prepared {
         device,
         data,
@@ -135,6 +126,26 @@ fn prepare(config: &TrainConfig, out: &Path, opts: &RunOptions) -> Result<Prepar
         net,
         init_from,
     })
+}
+
+/// Sets a run's initial weights: from the file `init_from` (returned, with
+/// its hash, for the summary) or drawn from `seed`.
+pub(crate) fn initial_weights(
+    vs: &nn::VarStore,
+    spec: &ModelSpec,
+    seed: u64,
+    init_from: Option<&Path>,
+) -> Result<Option<InitSource>> {
+    match init_from {
+        Some(path) => {
+            model::load_weights(vs, spec, path)?;
+            Ok(Some(InitSource::of(path)?))
+        }
+        None => {
+            model::initialise(vs, spec, seed)?;
+            Ok(None)
+        }
+    }
 }
 
 /// Runs one experiment into `out` and returns its summary. `console`
