@@ -3,7 +3,7 @@
 ''''exec "${PYTHON:-$(dirname "$0")/../.venv/bin/python}" "$0" "$@" # '''
 """Tables over seeds, and tests that say whether a difference is real.
 
-    scripts/compare.py ROOT [ROOT ...] [--threshold 0.01] [--per-seed]
+    scripts/compare.py ROOT [ROOT ...] [--threshold 0.01] [--per-seed] [--pairs A:B,...]
     scripts/compare.py results/blog-cpu results/lstm-more-seeds > comparison.md
 
 Each ROOT holds sets of runs, one folder per set (rnn-lab, reference,
@@ -219,8 +219,14 @@ def main():
     p.add_argument("roots", nargs="+", help="folders of sets of runs")
     p.add_argument("--threshold", type=float, default=0.01, help="val_loss that counts as learned")
     p.add_argument("--per-seed", action="store_true", help="also list every seed's correctness per set")
+    p.add_argument("--pairs", default="", metavar="A:B,...",
+                   help="also list, per seed, the differences between these paired sets (e.g. keras-lockstep:rnn-lab-adam-keras)")
     args = p.parse_args()
     sets = load(args.roots, args.threshold)
+    pairs = [tuple(x.split(":")) for x in args.pairs.split(",") if x]
+    for pair in pairs:
+        if len(pair) != 2 or any(s not in sets for s in pair):
+            p.error(f"--pairs: {':'.join(pair)} is not two sets of {', '.join(sorted(sets))}")
     order = [s for s in TITLES if s in sets] + sorted(s for s in sets if s not in TITLES)
     models = [m for m in MODELS if any(m in sets[s] for s in order)]
 
@@ -291,6 +297,27 @@ def main():
                     cells.append("" if r is None else
                                  f"{r.correctness:.2f} ({r.epochs_to_learn if r.epochs_to_learn else '–'})")
                 print(f"| {seed} | " + " | ".join(cells) + " |")
+            print()
+
+    for s1, s2 in pairs:
+        print(f"\nPer seed, {title(s1)} minus {title(s2)}: epochs in step (loss and val_loss within {IN_STEP:g} "
+              f"relative), test correctness (%) and epochs to learn (– never; differences count never as one "
+              f"epoch past the last).\n")
+        for m in MODELS:
+            a, b = sets[s1].get(m, {}), sets[s2].get(m, {})
+            seeds = sorted(set(a) & set(b))
+            if not seeds:
+                continue
+            print(f"**{m}**\n")
+            print(f"| seed | epochs in step | correctness: {title(s1)} | {title(s2)} | difference | "
+                  f"epochs to learn: {title(s1)} | {title(s2)} | difference |")
+            print("|---|---|---|---|---|---|---|---|")
+            for seed in seeds:
+                x, y = a[seed], b[seed]
+                learn = [r.epochs_to_learn if r.epochs_to_learn else "–" for r in (x, y)]
+                print(f"| {seed} | {epochs_in_step(x, y)} | {x.correctness:.2f} | {y.correctness:.2f} | "
+                      f"{signed(x.correctness - y.correctness)} | {learn[0]} | {learn[1]} | "
+                      f"{x.epochs_rank - y.epochs_rank:+d} |")
             print()
 
 

@@ -163,6 +163,24 @@ fn compare_tests_paired_and_independent_sets_on_constructed_runs() {
     // Same values under other seeds: independent, no difference at all.
     let ac = line("| lstm | a | c | independent, 10 vs 10 | – |");
     assert!(ac.contains("| no detectable difference (p = 1) |"), "{ac}");
+    // --pairs lists each seed's differences: seed 1, a 50 % learning in
+    // epoch 3, b 40 % never (counted as 4).
+    let pairs = script("compare.py", &[s(root), "--pairs", "a:b"]);
+    assert!(
+        pairs.contains("\n| 1 | 1 | 50.00 | 40.00 | +10.00 | 3 | – | -1 |\n"),
+        "{pairs}"
+    );
+    let bad = Command::new(python())
+        .arg(repo().join("scripts/compare.py"))
+        .args([s(root), "--pairs", "a:zz"])
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("--pairs: a:zz is not two sets of a, b, c"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
     // A published single run can never be told apart from 10 seeds.
     let blog = line("| lstm | blog (92.95 %, 1 run) | a |");
     assert!(
