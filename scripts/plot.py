@@ -12,7 +12,7 @@ test correctness per model and PATH, its median, and the published runs;
 and epochs-strip.png: the epoch in which each seed's val_loss first fell
 below --threshold (the end of the plateau; "never" on top), per model
 whose runs learned and PATH, with its median. --strips-only skips the
-curves.
+curves; --models rnn,lstm limits the strips to those models.
 
     scripts/plot.py --out results/blog-cpu results/blog-cpu/rnn-lab results/blog-cpu/reference
 
@@ -161,7 +161,9 @@ def strip(sets, models, value, ylabel, title, target, ylim=None, published=True,
             ax.axhline(never, color="grey", ls=":", lw=1)
             ax.text(-0.4, never, "never", fontsize=7, va="bottom", color="grey")
         ax.set_xticks(range(len(sets)))
-        ax.set_xticklabels([f"{label}\n(n={len(c.get(model, []))})" for label, c in sets], fontsize=7)
+        many = len(sets) > 4
+        ax.set_xticklabels([f"{label}\n(n={len(c.get(model, []))})" for label, c in sets], fontsize=7,
+                           rotation=30 if many else 0, ha="right" if many else "center")
         ax.set_title(MODEL_TITLE.get(model, model))
         if ylim:
             ax.set_ylim(*ylim)
@@ -174,11 +176,13 @@ def strip(sets, models, value, ylabel, title, target, ylim=None, published=True,
     print(f"plot: wrote {target}")
 
 
-def plot_strips(paths, out_dir, threshold):
-    """correctness-strip.png for every model; epochs-strip.png for the
-    models whose runs learned."""
+def plot_strips(paths, out_dir, threshold, only=None):
+    """correctness-strip.png for every model (or those in `only`);
+    epochs-strip.png for the models whose runs learned."""
     sets = [(os.path.basename(os.path.normpath(p)), per_seed(p, threshold)) for p in paths]
-    models = sorted({m for _, c in sets for m in c}, key=lambda m: MODEL_ORDER.get(m, 9))
+    models = sorted({m for _, c in sets for m in c if not only or m in only}, key=lambda m: MODEL_ORDER.get(m, 9))
+    if not models:
+        raise SystemExit(f"plot: no runs of --models {','.join(only)} under {', '.join(paths)}")
     strip(sets, models, lambda r: r[0], "test correctness, % within 0.04 (dots: seeds, bar: median)",
           "Test correctness per seed", os.path.join(out_dir, "correctness-strip.png"), ylim=(0, 100))
     learned = [m for m in models if any(r[1] for _, c in sets for r in c.get(m, []))]
@@ -239,6 +243,7 @@ def main():
     p.add_argument("--sweep", help="a sweep folder with aggregate.csv")
     p.add_argument("--threshold", type=float, default=0.01, help="val_loss that counts as learned")
     p.add_argument("--strips-only", action="store_true", help="only the strip plots, no curves per PATH")
+    p.add_argument("--models", help="strip plots of these models only, e.g. rnn,lstm")
     args = p.parse_args()
     if not args.paths and not args.sweep:
         p.error("give history paths, --sweep DIR, or both")
@@ -248,7 +253,7 @@ def main():
     for path in args.paths if not args.strips_only else []:
         plot_curves(path, args.out)
     if len(args.paths) > 1:
-        plot_strips(args.paths, args.out, args.threshold)
+        plot_strips(args.paths, args.out, args.threshold, args.models.split(",") if args.models else None)
     if args.sweep:
         plot_sweep(args.sweep)
 

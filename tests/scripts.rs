@@ -252,6 +252,19 @@ fn plot_draws_strips_of_correctness_and_of_the_plateau_end() {
         ],
     );
     assert!(!plots.join("epochs-strip.png").exists());
+    // Strips of a model no set ran: a clear error, not an empty figure.
+    let none = Command::new(python())
+        .arg(repo().join("scripts/plot.py"))
+        .args(["--strips-only", "--models", "gru", "--out", s(&plots)])
+        .args([s(&root.join("soon")), s(&root.join("never"))])
+        .output()
+        .unwrap();
+    assert!(!none.status.success());
+    assert!(
+        String::from_utf8_lossy(&none.stderr).starts_with("plot: no runs of --models gru under "),
+        "{}",
+        String::from_utf8_lossy(&none.stderr)
+    );
 }
 
 #[test]
