@@ -21,6 +21,17 @@ fn script(name: &str, args: &[&str]) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
+/// Runs a Python script that must fail; returns its stderr.
+fn script_error(name: &str, args: &[&str]) -> String {
+    let out = Command::new(python())
+        .arg(repo().join("scripts").join(name))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{name} {args:?} succeeded");
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
 fn assert_png(path: &Path) {
     let bytes = fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert_eq!(
@@ -170,16 +181,10 @@ fn compare_tests_paired_and_independent_sets_on_constructed_runs() {
         pairs.contains("\n| 1 | 1 | 50.00 | 40.00 | +10.00 | 3 | – | -1 |\n"),
         "{pairs}"
     );
-    let bad = Command::new(python())
-        .arg(repo().join("scripts/compare.py"))
-        .args([s(root), "--pairs", "a:zz"])
-        .output()
-        .unwrap();
-    assert!(!bad.status.success());
+    let bad = script_error("compare.py", &[s(root), "--pairs", "a:zz"]);
     assert!(
-        String::from_utf8_lossy(&bad.stderr).contains("--pairs: a:zz is not two sets of a, b, c"),
-        "{}",
-        String::from_utf8_lossy(&bad.stderr)
+        bad.contains("--pairs: a:zz is not two sets of a, b, c"),
+        "{bad}"
     );
     // A published single run can never be told apart from 10 seeds.
     let blog = line("| lstm | blog (92.95 %, 1 run) | a |");
@@ -253,17 +258,21 @@ fn plot_draws_strips_of_correctness_and_of_the_plateau_end() {
     );
     assert!(!plots.join("epochs-strip.png").exists());
     // Strips of a model no set ran: a clear error, not an empty figure.
-    let none = Command::new(python())
-        .arg(repo().join("scripts/plot.py"))
-        .args(["--strips-only", "--models", "gru", "--out", s(&plots)])
-        .args([s(&root.join("soon")), s(&root.join("never"))])
-        .output()
-        .unwrap();
-    assert!(!none.status.success());
+    let none = script_error(
+        "plot.py",
+        &[
+            "--strips-only",
+            "--models",
+            "gru",
+            "--out",
+            s(&plots),
+            s(&root.join("soon")),
+            s(&root.join("never")),
+        ],
+    );
     assert!(
-        String::from_utf8_lossy(&none.stderr).starts_with("plot: no runs of --models gru under "),
-        "{}",
-        String::from_utf8_lossy(&none.stderr)
+        none.starts_with("plot: no runs of --models gru under "),
+        "{none}"
     );
 }
 
