@@ -1,6 +1,7 @@
 //! The records a run leaves on disk and their readers: `EpochRecord` (one
 //! row of history.csv, read back by column name), `Summary` (summary.json,
-//! old files included) and a finished run's pair of them.
+//! old files included, with the `InitSource` a run started from) and a
+//! finished run's pair of them.
 
 use std::{fs, path::Path};
 
