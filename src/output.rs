@@ -103,6 +103,16 @@ pub fn try_lock(path: &Path) -> Result<Option<File>> {
     }
 }
 
+/// Waits for an exclusive OS lock (flock) on `path` (a file or a folder);
+/// held until the returned file is dropped.
+pub fn lock(path: &Path) -> Result<File> {
+    let file =
+        File::open(path).with_context(|| format!("cannot open {} to lock it", path.display()))?;
+    file.lock()
+        .with_context(|| format!("cannot lock {}", path.display()))?;
+    Ok(file)
+}
+
 /// A run folder held by this process: created if needed, locked until
 /// dropped, and cleared of an earlier run's files.
 #[derive(Debug)]

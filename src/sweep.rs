@@ -93,6 +93,12 @@ pub fn prepare(grid: &Grid, out: &Path, opts: &SweepOptions) -> Result<Vec<RunSp
     }
     device::resolve(opts.device)?;
     output::check_run_dir(out, true)?;
+    // Shards of one sweep (a Slurm array) start at the same moment: the
+    // check of the folder and the writing of its manifest happen under a
+    // lock on the folder, or one shard would see the other's half-made
+    // folder as foreign.
+    fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let _folder = output::lock(out)?;
     match read_manifest(out)? {
         Some(existing) if existing.grid != *grid => bail!(
             "{} holds another sweep ({MANIFEST}); choose another --out, or rerun with that sweep's flags to resume it",

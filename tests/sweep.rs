@@ -436,3 +436,34 @@ fn a_sweep_never_writes_into_a_folder_that_is_not_a_sweep() {
         "my own file"
     );
 }
+
+/// The shards of a Slurm array start at the same moment on one new folder:
+/// each must take the other's half-made folder for its own sweep (before
+/// the folder lock, one refused it as "not empty and holds no sweep.json").
+#[test]
+fn shards_starting_together_on_a_new_folder_all_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    for round in 0..6 {
+        let out = tmp.path().join(format!("round-{round}"));
+        let children: Vec<_> = (1..=3)
+            .map(|k| {
+                let shard = format!("{k}/3");
+                bin()
+                    .args(with(&grid("1"), &["--shard", &shard, "--out", s(&out)]))
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: a shard failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        run_ok(&["aggregate", s(&out), "--complete"]);
+    }
+}
