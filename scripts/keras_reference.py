@@ -43,7 +43,7 @@ import numpy as np  # noqa: E402
 import keras  # noqa: E402
 from safetensors.numpy import load_file, save_file  # noqa: E402
 
-DEFAULTS = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "defaults.json")))
+DEFAULTS = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "config", "defaults.json")))
 CORRECT_WITHIN = 0.04
 EVAL_CHUNK = 1024
 LAYERS = {"rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}

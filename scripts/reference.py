@@ -158,8 +158,8 @@ def predictions_csv(targets, preds, first_row):
     return "\n".join(lines) + "\n"
 
 
-# rnn-lab's defaults, the one copy (src/defaults.json): the blog's experiment.
-DEFAULTS = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "defaults.json")))
+# rnn-lab's defaults, the one copy (src/config/defaults.json): the blog's experiment.
+DEFAULTS = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "config", "defaults.json")))
 RUN_SETTINGS = ["task", "samples", "seq_len", "fit_rows", "val_split", "model", "units", "layers", "init", "lr",
                 "adam_eps", "adam", "batch_size", "epochs", "seed"]
 

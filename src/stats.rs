@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::records::FinishedRun;
+use crate::store::FinishedRun;
 
 /// val_loss below which a run counts as having learned the task.
 pub const DEFAULT_VAL_THRESHOLD: f64 = 0.01;
@@ -247,7 +247,7 @@ pub fn markdown_headers(threshold: f64) -> [String; 5] {
 mod tests {
     use super::*;
     use crate::config::TrainConfig;
-    use crate::records::{EpochRecord, Summary, Versions};
+    use crate::store::{EpochRecord, Summary, Versions};
 
     #[test]
     fn quantiles_interpolate_like_numpy() {

@@ -462,19 +462,29 @@ fn train_config_file_reruns_a_finished_run_exactly() {
         losses(&a.join("history.csv")),
         losses(&b.join("history.csv"))
     );
-    // A run setting beside --config would be ignored: refused instead.
-    fails(
-        &[
-            "train",
-            "--config",
-            s(&summary),
-            "--seed",
-            "2",
-            "--out",
-            s(&b),
-        ],
-        "cannot be used with",
-    );
+    // Run flags beside --config apply on top of it, every one of them
+    // (--adam too), and the summary records what ran.
+    let c = tmp.path().join("c");
+    run_ok(&[
+        "train",
+        "--config",
+        s(&summary),
+        "--seed",
+        "2",
+        "--epochs",
+        "3",
+        "--adam",
+        "keras",
+        "--quiet",
+        "--out",
+        s(&c),
+    ]);
+    let mut expected = json(&summary)["config"].clone();
+    expected["seed"] = 2.into();
+    expected["epochs"] = 3.into();
+    expected["adam"] = "keras".into();
+    assert_eq!(json(&c.join("summary.json"))["config"], expected);
+    assert_eq!(epochs(&c).len(), 3);
     let bad = tmp.path().join("bad.json");
     fs::write(&bad, "{\"model\": \"lstm\"}").unwrap();
     fails(
@@ -483,11 +493,11 @@ fn train_config_file_reruns_a_finished_run_exactly() {
             "--config",
             s(&bad),
             "--out",
-            s(&tmp.path().join("c")),
+            s(&tmp.path().join("d")),
         ],
         "is not a run config: missing field",
     );
-    assert!(!tmp.path().join("c").exists());
+    assert!(!tmp.path().join("d").exists());
 }
 
 #[test]

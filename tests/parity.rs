@@ -7,7 +7,7 @@ mod common;
 use std::{collections::HashMap, path::Path, process::Command};
 
 use common::*;
-use rnn_lab::{config::Task, data};
+use rnn_lab::{config::Task, nn::data};
 use tch::Tensor;
 
 /// Relative tolerance on every epoch's loss and val_loss.
@@ -205,7 +205,7 @@ fn both_init_schemes_equal_the_references_own_draws() {
                     "{model} {init}: {name} differs from the reference's draw"
                 );
             }
-            // Every setting left unset comes from src/defaults.json on both sides.
+            // Every setting left unset comes from src/config/defaults.json on both sides.
             let config = |side: &str| {
                 let dir = tmp.path().join(side).join(model).join(init);
                 json(&dir.join("summary.json"))["config"].clone()

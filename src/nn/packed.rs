@@ -12,8 +12,9 @@
 use anyhow::{bail, ensure, Context, Result};
 use tch::{nn, Device, Kind, Tensor};
 
-use crate::config::Cell;
-use crate::model::{ModelSpec, Param, Role};
+use super::network::Network;
+use super::weights::Weights;
+use crate::config::{Cell, ModelSpec, Param, Role};
 
 /// What every member of a pack shares: the cell and the sizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -47,6 +48,8 @@ struct Layer {
 pub struct PackedModel {
     pub shape: Shape,
     pub members: i64,
+    spec: ModelSpec,
+    vs: nn::VarStore,
     layers: Vec<Layer>,
     head_weight: Tensor,
     head_bias: Tensor,
@@ -57,13 +60,9 @@ pub struct PackedModel {
 }
 
 impl PackedModel {
-    /// Creates the variables of `specs.len()` members under `vs` and sets
+    /// Creates the variables of `specs.len()` members on `device` and sets
     /// each member's slice to `weights[k]` (named as `ModelSpec::parameters`).
-    pub fn new(
-        vs: &nn::VarStore,
-        specs: &[ModelSpec],
-        weights: &[Vec<(String, Tensor)>],
-    ) -> Result<PackedModel> {
+    pub fn new(specs: &[ModelSpec], weights: &[Weights], device: Device) -> Result<PackedModel> {
         ensure!(!specs.is_empty(), "a pack needs at least one member");
         ensure!(
             specs.len() == weights.len(),
@@ -77,6 +76,7 @@ impl PackedModel {
             );
         }
         let k = specs.len() as i64;
+        let vs = nn::VarStore::new(device);
         let root = vs.root();
         let var = |p: &Param| -> Result<Tensor> {
             let mut dims = vec![k];
@@ -127,10 +127,12 @@ impl PackedModel {
                 }
             })
             .collect();
-        let bias_hh_mask = Tensor::from_slice(&trained).view([k, 1, 1]).to(vs.device());
+        let bias_hh_mask = Tensor::from_slice(&trained).view([k, 1, 1]).to(device);
         Ok(PackedModel {
             shape,
             members: k,
+            spec: specs[0],
+            vs,
             layers,
             head_weight,
             head_bias,
@@ -139,7 +141,7 @@ impl PackedModel {
     }
 
     /// `x`: `[K, batch, seq_len, input]` → predictions `[K, batch, 1]`.
-    pub fn forward(&self, x: &Tensor) -> Tensor {
+    fn forward_all(&self, x: &Tensor) -> Tensor {
         let (k, batch, steps) = (x.size()[0], x.size()[1], x.size()[2]);
         let h_units = self.shape.units;
         let mut input = x.shallow_clone();
@@ -208,15 +210,33 @@ impl PackedModel {
             .unsqueeze(1)
             .baddbmm(&last, &self.head_weight.transpose(1, 2), 1, 1)
     }
+}
 
-    /// Member `k`'s weights on the CPU, named as its single model's.
-    pub fn member_weights(&self, spec: &ModelSpec, k: i64) -> Vec<(String, Tensor)> {
+impl Network for PackedModel {
+    fn members(&self) -> i64 {
+        self.members
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.forward_all(x)
+    }
+
+    fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    fn kernel(&self) -> &'static str {
+        "composed"
+    }
+
+    fn member_weights(&self, k: i64) -> Weights {
         let mut tensors = Vec::new();
         for layer in &self.layers {
             tensors.extend([&layer.w_ih, &layer.w_hh, &layer.b_ih, &layer.b_hh]);
         }
         tensors.extend([&self.head_weight, &self.head_bias]);
-        spec.parameters()
+        self.spec
+            .parameters()
             .into_iter()
             .zip(tensors)
             .map(|(p, t)| (p.name, t.get(k).detach().to(Device::Cpu).contiguous()))
@@ -228,8 +248,10 @@ impl PackedModel {
 mod tests {
     use super::*;
     use crate::config::InitScheme;
-    use crate::model::{build, initialise};
-    use crate::seed::rng_lock;
+    use crate::nn::fused::FusedModel;
+    use crate::nn::init::draw_weights;
+    use crate::nn::seed::rng_lock;
+    use crate::nn::weights::copy;
 
     fn spec(cell: Cell, init: InitScheme) -> ModelSpec {
         ModelSpec {
@@ -239,14 +261,6 @@ mod tests {
             layers: 2,
             init,
         }
-    }
-
-    fn weights_of(vs: &nn::VarStore, s: &ModelSpec) -> Vec<(String, Tensor)> {
-        let v = vs.variables();
-        s.parameters()
-            .into_iter()
-            .map(|p| (p.name.clone(), v[&p.name].detach().copy()))
-            .collect()
     }
 
     /// Each member's prediction and gradient equal its own single model's
@@ -259,37 +273,36 @@ mod tests {
                 spec(cell, InitScheme::Torch),
                 spec(cell, InitScheme::Keras),
             ];
-            let singles: Vec<_> = specs
+            let weights: Vec<Weights> = specs
                 .iter()
                 .enumerate()
-                .map(|(i, s)| {
-                    let (vs, m) = build(*s, Device::Cpu);
-                    initialise(&vs, s, 10 + i as u64).unwrap();
-                    (vs, m)
-                })
+                .map(|(i, s)| draw_weights(s, 10 + i as u64))
+                .collect();
+            let singles: Vec<FusedModel> = specs
+                .iter()
+                .zip(&weights)
+                .map(|(s, w)| FusedModel::new(*s, copy(w), Device::Cpu).unwrap())
                 .collect();
             let x = {
                 let _rng = rng_lock();
                 tch::manual_seed(3);
                 Tensor::rand([3, 5, 7, 2], (Kind::Float, Device::Cpu))
             };
-            let pvs = nn::VarStore::new(Device::Cpu);
-            let weights: Vec<_> = singles
-                .iter()
-                .zip(&specs)
-                .map(|((vs, _), s)| weights_of(vs, s))
-                .collect();
-            let packed = PackedModel::new(&pvs, &specs, &weights).unwrap();
+            let packed = PackedModel::new(&specs, &weights, Device::Cpu).unwrap();
             let out = packed.forward(&x);
             assert_eq!(out.size(), [3, 5, 1]);
             out.sum(Kind::Float).backward();
-            for (k, ((vs, model), s)) in singles.iter().zip(&specs).enumerate() {
-                let single = model.forward(&x.get(k as i64));
-                let err = (out.get(k as i64) - &single).abs().max().double_value(&[]);
+            let packed_vars = packed.var_store().variables();
+            for (k, model) in singles.iter().enumerate() {
+                let single = model.forward(&x.narrow(0, k as i64, 1));
+                let err = (out.get(k as i64) - single.get(0))
+                    .abs()
+                    .max()
+                    .double_value(&[]);
                 assert!(err < 1e-6, "{cell} member {k}: prediction differs by {err}");
                 single.sum(Kind::Float).backward();
-                for (name, t) in vs.variables() {
-                    let theirs = pvs.variables()[&name].grad().get(k as i64);
+                for (name, t) in model.var_store().variables() {
+                    let theirs = packed_vars[&name].grad().get(k as i64);
                     if !t.requires_grad() {
                         assert_eq!(
                             theirs.abs().max().double_value(&[]),
@@ -304,7 +317,6 @@ mod tests {
                         "{cell} member {k} {name}: gradient differs by {err}"
                     );
                 }
-                let _ = s;
             }
         }
     }
@@ -312,19 +324,16 @@ mod tests {
     #[test]
     fn a_nan_member_leaves_the_others_alone() {
         let specs = [spec(Cell::Lstm, InitScheme::Keras); 3];
-        let weights: Vec<_> = (0..3)
+        let weights: Vec<Weights> = (0..3)
             .map(|i| {
-                let (vs, _) = build(specs[0], Device::Cpu);
-                initialise(&vs, &specs[0], i).unwrap();
-                let mut w = weights_of(&vs, &specs[0]);
+                let w = draw_weights(&specs[0], i);
                 if i == 1 {
-                    let _ = w[0].1.fill_(f64::NAN);
+                    let _ = w[0].1.shallow_clone().fill_(f64::NAN);
                 }
                 w
             })
             .collect();
-        let pvs = nn::VarStore::new(Device::Cpu);
-        let packed = PackedModel::new(&pvs, &specs, &weights).unwrap();
+        let packed = PackedModel::new(&specs, &weights, Device::Cpu).unwrap();
         let x = Tensor::ones([3, 4, 5, 2], (Kind::Float, Device::Cpu));
         let out = packed.forward(&x);
         out.sum(Kind::Float).backward();
@@ -334,7 +343,7 @@ mod tests {
                 out.get(k).isfinite().all().int64_value(&[]) == 1,
                 "member {k}"
             );
-            for (name, v) in pvs.variables() {
+            for (name, v) in packed.var_store().variables() {
                 let g = v.grad().get(k);
                 assert!(
                     g.isfinite().all().int64_value(&[]) == 1,
@@ -342,7 +351,7 @@ mod tests {
                 );
             }
         }
-        let back = packed.member_weights(&specs[0], 2);
+        let back = packed.member_weights(2);
         assert!(
             back[1].1.equal(&weights[2][1].1),
             "weights read back per member"

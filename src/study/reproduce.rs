@@ -10,14 +10,22 @@ use std::{
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::config::{Cell, InitScheme, TrainConfig};
-use crate::console::Console;
-use crate::output;
-use crate::pack::{self, Member, PackSize};
-use crate::records::{FinishedRun, HISTORY};
-use crate::report::{self, sci};
-use crate::run::{self, RunOptions};
+use super::packing::{group, PackSize};
+use crate::config::{Cell, Execution, InitScheme, TrainConfig};
+use crate::nn::device;
+use crate::run::{execute, failures, Job, Plan};
 use crate::stats::{markdown_headers, RunSetStats, DEFAULT_VAL_THRESHOLD};
+use crate::store::console::Console;
+use crate::store::text::{self, sci};
+use crate::store::{check_run_dir, write_atomic, FinishedRun, HISTORY};
+
+/// How `reproduce` runs; nothing here changes what its runs compute.
+#[derive(Clone, Debug, Default)]
+pub struct ReproduceOptions {
+    pub execution: Execution,
+    pub force: bool,
+    pub quiet: bool,
+}
 
 /// What `rnn-lab reproduce` runs: `base` for every model and seed.
 #[derive(Clone, Debug)]
@@ -111,7 +119,7 @@ pub fn markdown_table(rows: &[ModelAggregate]) -> String {
             cells
         })
         .collect();
-    report::markdown_table(&headers, &lines)
+    text::markdown_table(&headers, &lines)
 }
 
 /// Runs every model and seed into `out`, then writes `aggregate.md` and
@@ -119,7 +127,7 @@ pub fn markdown_table(rows: &[ModelAggregate]) -> String {
 pub fn reproduce(
     config: &ReproduceConfig,
     out: &Path,
-    opts: &RunOptions,
+    opts: &ReproduceOptions,
     console: &mut dyn Write,
 ) -> Result<Vec<ModelAggregate>> {
     if config.models.is_empty() || config.seeds.is_empty() {
@@ -130,60 +138,54 @@ pub fn reproduce(
             bail!("--models lists {m} twice");
         }
     }
-    output::check_run_dir(out, true)?;
-    let runs: Vec<(TrainConfig, PathBuf)> = config
-        .models
-        .iter()
-        .flat_map(|&model| {
-            config.seeds.iter().map(move |&seed| {
-                (
-                    TrainConfig {
-                        model,
-                        seed,
-                        ..config.base.clone()
-                    },
-                    run_dir(out, model, seed),
-                )
-            })
-        })
-        .collect();
-    for (c, dir) in &runs {
-        run::check(c, dir, opts)?;
-    }
-    let device = crate::device::resolve(opts.execution.device)?;
-    for model in &config.models {
-        let members: Vec<Member> = runs
+    check_run_dir(out, true)?;
+    let device = device::resolve(opts.execution.device)?;
+    let mut plans = Vec::new();
+    for &model in &config.models {
+        let jobs: Vec<Job> = config
+            .seeds
             .iter()
-            .filter(|(c, _)| c.model == *model)
-            .map(|(c, dir)| Member {
-                config: c.clone(),
-                out: dir.clone(),
-                init_from: None,
+            .map(|&seed| {
+                let c = TrainConfig {
+                    model,
+                    seed,
+                    ..config.base.clone()
+                };
+                Job::new(c, run_dir(out, model, seed))
             })
             .collect();
-        let size = config.pack.members(*model, device);
-        for members in pack::group(members, size, |m| &m.config) {
-            if let [m] = members.as_slice() {
-                if !opts.quiet {
-                    Console::new(console).print(&format!(
-                        "\n== {} seed {} -> {}\n",
-                        m.config.model,
-                        m.config.seed,
-                        m.out.display()
-                    ));
-                }
-                run::train(&m.config, &m.out, opts, console)?;
-                continue;
-            }
-            let results = pack::train_pack(&members, opts, console)?;
-            let failed = pack::failures(&members, &results);
-            if !failed.is_empty() {
-                bail!(
-                    "{} run(s) of a pack failed: {}",
-                    failed.len(),
-                    failed.join("; ")
-                );
-            }
+        for jobs in group(jobs, config.pack.members(model, device), |j| &j.config) {
+            let plan = Plan {
+                execution: opts.execution,
+                force: opts.force,
+                quiet: opts.quiet,
+                jobs,
+            };
+            plans.push(plan.check()?);
+        }
+    }
+    for plan in &plans {
+        if let ([job], false) = (plan.jobs.as_slice(), opts.quiet) {
+            let c = &job.job.config;
+            Console::new(console).print(&format!(
+                "\n== {} seed {} -> {}\n",
+                c.model,
+                c.seed,
+                job.job.out.display()
+            ));
+        }
+        let mut results = execute(plan, console)?;
+        if plan.jobs.len() == 1 {
+            results.pop().expect("one result")?;
+            continue;
+        }
+        let failed = failures(plan, &results);
+        if !failed.is_empty() {
+            bail!(
+                "{} run(s) of a pack failed: {}",
+                failed.len(),
+                failed.join("; ")
+            );
         }
     }
     let mut rows = Vec::new();
@@ -201,8 +203,8 @@ pub fn reproduce(
         rows.push(ModelAggregate::of(model, config.base.init, &finished));
     }
     let table = markdown_table(&rows);
-    output::write_atomic(&out.join("aggregate.md"), table.as_bytes())?;
-    output::write_atomic(
+    write_atomic(&out.join("aggregate.md"), table.as_bytes())?;
+    write_atomic(
         &out.join("aggregate.json"),
         (serde_json::to_string_pretty(&rows)? + "\n").as_bytes(),
     )?;

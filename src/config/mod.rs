@@ -1,148 +1,23 @@
-//! Run settings as plain structs: what one training run uses, validated in
-//! one place, serialised beside its outputs so it is enough to rerun it.
+//! What a run is, as plain data: `TrainConfig` (what defines a run) and
+//! `Execution` (how it runs), validated in one place and serialised beside
+//! the run's outputs, so it is enough to rerun it. The keywords, seed lists
+//! and the network's shape are submodules.
 
-use std::{fmt, str::FromStr};
+mod keywords;
+mod seeds;
+mod shape;
 
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
-/// Which synthetic long-term-dependency task generates the data.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Task {
-    /// Hochreiter & Schmidhuber's multiplication problem (the blog's task).
-    Multiply,
-    /// The adding problem: target is the sum of the two marked values.
-    Add,
-}
-
-/// The recurrent cell of the stack.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Cell {
-    /// Elman RNN with tanh (Keras SimpleRNN).
-    Rnn,
-    Lstm,
-    Gru,
-}
-
-/// How the initial weights are drawn.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum InitScheme {
-    /// Keras defaults: glorot_uniform input kernels, orthogonal recurrent
-    /// kernels, zero biases (LSTM forget gate 1), and Keras's single bias
-    /// for SimpleRNN and LSTM.
-    Keras,
-    /// PyTorch defaults: U(-1/sqrt(H), 1/sqrt(H)) everywhere in the stack,
-    /// nn.Linear's kaiming_uniform(a=sqrt(5)) head.
-    Torch,
-}
-
-/// Which Adam trains the run (see `optim`).
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum AdamKind {
-    /// libtorch's (PyTorch's formula).
-    #[default]
-    Torch,
-    /// Keras 3's update_step, step for step.
-    Keras,
-}
-
-/// Where the run computes. The data and initial weights are always drawn
-/// on the CPU, so every device sees the same numbers.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(into = "String", try_from = "String")]
-pub enum DeviceSpec {
-    /// CUDA when a GPU is visible, else CPU.
-    Auto,
-    Cpu,
-    /// `cuda` (device 0) or `cuda:N`.
-    Cuda(usize),
-}
-
-macro_rules! keyword_enum {
-    ($ty:ident, $what:literal, $($variant:ident => $name:literal),+) => {
-        impl $ty {
-            /// The name used on the command line and in files.
-            pub fn name(self) -> &'static str {
-                match self { $($ty::$variant => $name),+ }
-            }
-        }
-        impl fmt::Display for $ty {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                f.write_str(self.name())
-            }
-        }
-        impl FromStr for $ty {
-            type Err = String;
-            fn from_str(s: &str) -> Result<Self, String> {
-                match s.to_ascii_lowercase().as_str() {
-                    $($name => Ok($ty::$variant),)+
-                    _ => Err(format!(
-                        "unknown {} '{}' (expected one of: {})",
-                        $what, s, [$($name),+].join(", ")
-                    )),
-                }
-            }
-        }
-    };
-}
-
-keyword_enum!(Task, "task", Multiply => "multiply", Add => "add");
-keyword_enum!(Cell, "model", Rnn => "rnn", Lstm => "lstm", Gru => "gru");
-keyword_enum!(InitScheme, "init", Keras => "keras", Torch => "torch");
-keyword_enum!(AdamKind, "adam", Torch => "torch", Keras => "keras");
-
-impl fmt::Display for DeviceSpec {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            DeviceSpec::Auto => f.write_str("auto"),
-            DeviceSpec::Cpu => f.write_str("cpu"),
-            DeviceSpec::Cuda(n) => write!(f, "cuda:{n}"),
-        }
-    }
-}
-
-impl FromStr for DeviceSpec {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let lower = s.to_ascii_lowercase();
-        match lower.as_str() {
-            "auto" => Ok(DeviceSpec::Auto),
-            "cpu" => Ok(DeviceSpec::Cpu),
-            "cuda" => Ok(DeviceSpec::Cuda(0)),
-            _ => lower
-                .strip_prefix("cuda:")
-                .and_then(|n| n.parse().ok())
-                .map(DeviceSpec::Cuda)
-                .ok_or_else(|| {
-                    format!("unknown device '{s}' (expected auto, cpu, cuda or cuda:N)")
-                }),
-        }
-    }
-}
-
-impl From<DeviceSpec> for String {
-    fn from(d: DeviceSpec) -> String {
-        d.to_string()
-    }
-}
-
-impl TryFrom<String> for DeviceSpec {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
+pub use keywords::{AdamKind, Cell, DeviceSpec, InitScheme, Task};
+pub use seeds::parse_seeds;
+pub use shape::{ModelSpec, Param, Role, INPUT_SIZE};
 
 /// What defines one training run: the task, the data, the model, the
 /// optimiser and the seed. How it is executed (device, threads, console)
 /// is [`Execution`], kept apart so that "the same run" is plain equality.
-/// `Default` is the blog's experiment, read from `src/defaults.json` (the
+/// `Default` is the blog's experiment, read from `src/config/defaults.json` (the
 /// PyTorch reference reads the same file).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
@@ -190,7 +65,8 @@ struct Defaults {
 fn defaults() -> &'static Defaults {
     static DEFAULTS: std::sync::OnceLock<Defaults> = std::sync::OnceLock::new();
     DEFAULTS.get_or_init(|| {
-        serde_json::from_str(include_str!("defaults.json")).expect("src/defaults.json is valid")
+        serde_json::from_str(include_str!("defaults.json"))
+            .expect("src/config/defaults.json is valid")
     })
 }
 
@@ -274,7 +150,7 @@ impl TrainConfig {
         }
         within("units", self.units, 1, MAX_UNITS)?;
         within("layers", self.layers, 1, MAX_LAYERS)?;
-        let parameters = crate::model::ModelSpec::for_config(self).parameter_count();
+        let parameters = ModelSpec::for_config(self).parameter_count();
         if parameters > MAX_PARAMETERS {
             bail!(
                 "units {} x layers {} make {} weights (at most {}); lower units or layers",
@@ -307,6 +183,19 @@ impl TrainConfig {
             val: self.fit_rows - train,
             test: self.samples - self.fit_rows,
         }
+    }
+
+    /// Whether `other` can train in one pack with this run: they may differ
+    /// in seed, init scheme and task (each member has its own data and
+    /// weights), never in what shapes the step they share.
+    pub fn packs_with(&self, other: &TrainConfig) -> bool {
+        let shared = |c: &TrainConfig| TrainConfig {
+            seed: 0,
+            init: InitScheme::Keras,
+            task: Task::Multiply,
+            ..c.clone()
+        };
+        shared(self) == shared(other)
     }
 
     /// Mini-batches per epoch (the last partial batch counts).
@@ -545,28 +434,6 @@ mod tests {
     }
 
     #[test]
-    fn keywords_parse_and_print() {
-        assert_eq!("LSTM".parse::<Cell>().unwrap(), Cell::Lstm);
-        assert_eq!("gru".parse::<Cell>().unwrap().to_string(), "gru");
-        assert_eq!("torch".parse::<InitScheme>().unwrap(), InitScheme::Torch);
-        assert_eq!("add".parse::<Task>().unwrap(), Task::Add);
-        assert_eq!(
-            "transformer".parse::<Cell>().unwrap_err(),
-            "unknown model 'transformer' (expected one of: rnn, lstm, gru)"
-        );
-        assert_eq!("cuda".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(0));
-        assert_eq!("cuda:3".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(3));
-        assert_eq!(
-            "cuda:3".parse::<DeviceSpec>().unwrap().to_string(),
-            "cuda:3"
-        );
-        assert!("cuda:x"
-            .parse::<DeviceSpec>()
-            .unwrap_err()
-            .contains("expected auto, cpu, cuda or cuda:N"));
-    }
-
-    #[test]
     fn config_round_trips_through_json_and_reads_old_summaries() {
         let c = TrainConfig {
             model: Cell::Gru,
@@ -582,58 +449,5 @@ mod tests {
         // Configs written before device and threads moved out still read.
         let old = json.replace('}', ",\"device\":\"cpu\",\"threads\":1}");
         assert_eq!(serde_json::from_str::<TrainConfig>(&old).unwrap(), c);
-    }
-}
-
-/// Parses a seed list: `3`, `1,4,9`, `1..5` (inclusive), or a mix
-/// (`1..3,7`). Duplicates are an error, as they would overwrite a run.
-pub fn parse_seeds(text: &str) -> Result<Vec<u64>, String> {
-    let bad = || format!("invalid seed list '{text}' (expected e.g. 1, 1,4,9 or 1..5)");
-    let mut seeds = Vec::new();
-    for part in text.split(',').map(str::trim) {
-        if let Some((a, b)) = part.split_once("..") {
-            let (a, b): (u64, u64) = (
-                a.trim().parse().map_err(|_| bad())?,
-                b.trim().parse().map_err(|_| bad())?,
-            );
-            if a > b {
-                return Err(format!("invalid seed range '{part}': {a} is above {b}"));
-            }
-            if b - a >= 100_000 {
-                return Err(format!(
-                    "seed range '{part}' is too long (at most 100000 seeds)"
-                ));
-            }
-            seeds.extend(a..=b);
-        } else {
-            seeds.push(part.parse().map_err(|_| bad())?);
-        }
-    }
-    let mut sorted = seeds.clone();
-    sorted.sort_unstable();
-    if let Some(w) = sorted.windows(2).find(|w| w[0] == w[1]) {
-        return Err(format!("seed {} appears twice in '{text}'", w[0]));
-    }
-    Ok(seeds)
-}
-
-#[cfg(test)]
-mod seed_list_tests {
-    use super::parse_seeds;
-
-    #[test]
-    fn seed_lists() {
-        assert_eq!(parse_seeds("3").unwrap(), [3]);
-        assert_eq!(parse_seeds("1..5").unwrap(), [1, 2, 3, 4, 5]);
-        assert_eq!(parse_seeds("1,4,9").unwrap(), [1, 4, 9]);
-        assert_eq!(parse_seeds("1..2, 7").unwrap(), [1, 2, 7]);
-        assert!(parse_seeds("5..1").unwrap_err().contains("5 is above 1"));
-        assert!(parse_seeds("1,x")
-            .unwrap_err()
-            .contains("invalid seed list '1,x'"));
-        assert!(parse_seeds("").is_err());
-        assert!(parse_seeds("1..3,2")
-            .unwrap_err()
-            .contains("seed 2 appears twice"));
     }
 }

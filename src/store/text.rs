@@ -1,11 +1,12 @@
-//! What runs report as text: summary.json, predictions.csv and the console
-//! lines; each a function from results to text, so formats are tested
-//! without files.
+//! What runs report as text: summary.json, predictions.csv, Markdown
+//! tables and the console lines; each a function from results to text, so
+//! formats are tested without files.
 
 use anyhow::Result;
 
-use crate::records::{EpochRecord, Summary};
-use crate::train::Evaluation;
+use super::evaluation::Evaluation;
+use super::history::EpochRecord;
+use super::summary::Summary;
 
 /// predictions.csv: one line per test row; `row` is the row's index in the
 /// whole data set (the blog's `Y[2560 + i]`).

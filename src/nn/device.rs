@@ -6,7 +6,7 @@ use serde::Serialize;
 use tch::{Cuda, Device};
 
 use crate::config::{DeviceSpec, Execution, TrainConfig};
-use crate::records::Versions;
+use crate::store::Versions;
 
 /// The tch release this build uses (pinned in Cargo.toml).
 pub const TCH_VERSION: &str = "0.24.0";
@@ -102,7 +102,7 @@ mod tests {
 
     #[test]
     fn tch_version_matches_cargo_pin() {
-        let manifest = include_str!("../Cargo.toml");
+        let manifest = include_str!("../../Cargo.toml");
         assert!(
             manifest.contains(&format!("tch = \"={TCH_VERSION}\"")),
             "Cargo.toml must pin tch {TCH_VERSION}"

@@ -4,8 +4,8 @@
 use anyhow::{Context, Result};
 use tch::{Device, Kind, Tensor};
 
+use super::seed::{rng_lock, seed_stream, Stream};
 use crate::config::{Task, TrainConfig};
-use crate::seed::{rng_lock, seed_stream, Stream};
 
 /// Inputs `x` of shape `[n, seq_len, 2]` (feature 0 the marker, feature 1
 /// the value) and targets `y` of shape `[n, 1]`, float32.

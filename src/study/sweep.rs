@@ -17,13 +17,13 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
+use super::grid::{read_manifest, Grid, Manifest, RunSpec, Shard, MANIFEST};
+use super::packing::{group, PackSize};
 use crate::config::{DeviceSpec, Execution, TrainConfig};
-use crate::console::Console;
-use crate::device;
-use crate::grid::{read_manifest, Grid, Manifest, RunSpec, Shard, MANIFEST};
-use crate::output;
-use crate::pack::{self, Member, PackSize};
-use crate::records::{read_summary, FinishedRun, SUMMARY};
+use crate::nn::device;
+use crate::run::{Job, Plan};
+use crate::store::console::Console;
+use crate::store::{self, check_run_dir, read_summary, write_atomic, FinishedRun, SUMMARY};
 
 /// Most runs one sweep process supervises at once.
 pub const MAX_JOBS: usize = 1024;
@@ -57,6 +57,34 @@ pub struct SweepOutcome {
 }
 
 impl SweepOutcome {
+    /// The sweep's end as an exit: an error when a run failed, the sweep
+    /// was interrupted, or another sweep holds runs of it (so a script
+    /// never mistakes an unfinished shard for a finished one).
+    pub fn into_result(self, out: &Path) -> Result<()> {
+        if self.elsewhere > 0 {
+            bail!(
+                "{} run(s) were being run by another sweep on {} and were left to it; rerun once it ends to check",
+                self.elsewhere,
+                out.display()
+            );
+        }
+        if self.interrupted {
+            bail!(
+                "interrupted: {} run(s) of this shard not finished; rerun the same command to resume",
+                self.left()
+            );
+        }
+        if !self.failed.is_empty() {
+            bail!(
+                "{} run(s) failed ({}); their logs are in {}/logs; rerun to retry them",
+                self.failed.len(),
+                self.failed.join(", "),
+                out.display()
+            );
+        }
+        Ok(())
+    }
+
     /// Runs of this shard that are neither finished nor failed.
     pub fn left(&self) -> usize {
         self.in_shard - self.skipped - self.finished - self.failed.len()
@@ -70,11 +98,6 @@ pub fn is_complete(dir: &Path, config: &TrainConfig) -> bool {
         .ok()
         .flatten()
         .is_some_and(|r| r.summary.config == *config && r.summary.init_from.is_none())
-}
-
-/// The file a child reads its run's settings from.
-pub fn config_path(out: &Path, name: &str) -> PathBuf {
-    out.join("logs").join(format!("{name}.json"))
 }
 
 /// Checks the grid and the folder, then records the grid in `sweep.json`.
@@ -92,13 +115,13 @@ pub fn prepare(grid: &Grid, out: &Path, opts: &SweepOptions) -> Result<Vec<RunSp
         .validate()?;
     }
     device::resolve(opts.device)?;
-    output::check_run_dir(out, true)?;
+    check_run_dir(out, true)?;
     // Shards of one sweep (a Slurm array) start at the same moment: the
     // check of the folder and the writing of its manifest happen under a
     // lock on the folder, or one shard would see the other's half-made
     // folder as foreign.
     fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
-    let _folder = output::lock(out)?;
+    let _folder = store::lock(out)?;
     match read_manifest(out)? {
         Some(existing) if existing.grid != *grid => bail!(
             "{} holds another sweep ({MANIFEST}); choose another --out, or rerun with that sweep's flags to resume it",
@@ -118,7 +141,7 @@ pub fn prepare(grid: &Grid, out: &Path, opts: &SweepOptions) -> Result<Vec<RunSp
         grid: grid.clone(),
         runs: runs.clone(),
     };
-    output::write_atomic(
+    write_atomic(
         &out.join(MANIFEST),
         (serde_json::to_string_pretty(&manifest)? + "\n").as_bytes(),
     )?;
@@ -126,13 +149,13 @@ pub fn prepare(grid: &Grid, out: &Path, opts: &SweepOptions) -> Result<Vec<RunSp
 }
 
 /// This shard's runs, and which of them are still to run.
-pub struct Plan {
+pub struct ShardPlan {
     pub in_shard: usize,
     pub skipped: usize,
     pub queue: Vec<RunSpec>,
 }
 
-pub fn plan(runs: &[RunSpec], out: &Path, shard: Shard) -> Plan {
+pub fn plan(runs: &[RunSpec], out: &Path, shard: Shard) -> ShardPlan {
     let mine: Vec<&RunSpec> = runs
         .iter()
         .enumerate()
@@ -144,7 +167,7 @@ pub fn plan(runs: &[RunSpec], out: &Path, shard: Shard) -> Plan {
         .filter(|r| !is_complete(&out.join(&r.name), &r.config))
         .map(|r| (*r).clone())
         .collect();
-    Plan {
+    ShardPlan {
         in_shard: mine.len(),
         skipped: mine.len() - queue.len(),
         queue,
@@ -170,7 +193,7 @@ pub fn sweep(
     let runs = prepare(grid, out, opts)?;
     let plan = plan(&runs, out, opts.shard);
     let device = device::resolve(opts.device)?;
-    let packs = pack::group(plan.queue.clone(), MAX_JOBS, |r| &r.config)
+    let packs = group(plan.queue.clone(), MAX_JOBS, |r| &r.config)
         .into_iter()
         .flat_map(|p| {
             let size = opts.pack.members(p[0].config.model, device).max(1);
@@ -214,7 +237,7 @@ struct Running {
 }
 
 fn schedule(
-    plan: Plan,
+    plan: ShardPlan,
     packs: Vec<Vec<RunSpec>>,
     out: &Path,
     opts: &SweepOptions,
@@ -347,67 +370,50 @@ fn lock_run(out: &Path, name: &str) -> Result<Option<fs::File>> {
         .write(true)
         .open(&path)
         .with_context(|| format!("cannot create {}", path.display()))?;
-    output::try_lock(&path)
+    store::try_lock(&path)
 }
 
-/// Starts one child for a pack: `rnn-lab train --config logs/<name>.json`
-/// for a single run, `rnn-lab train-pack --plan logs/<first>.pack.json` for
-/// several. The child sits in its own process group (a terminal's Ctrl-C
-/// reaches the sweep alone, which decides) and is killed by the kernel if
-/// the sweep dies first (PR_SET_PDEATHSIG), so no run outlives its
-/// supervisor.
+/// Starts one child for a pack of runs: `rnn-lab train-pack --plan
+/// logs/<first>.plan.json`, the plan holding the runs and their execution
+/// (a plan of one is a lone run). The child sits in its own process group
+/// (a terminal's Ctrl-C reaches the sweep alone, which decides) and is
+/// killed by the kernel if the sweep dies first (PR_SET_PDEATHSIG), so no
+/// run outlives its supervisor.
 fn spawn(opts: &SweepOptions, runs: &[RunSpec], out: &Path, execution: Execution) -> Result<Child> {
     let first = &runs[0];
     let log_path = out.join("logs").join(format!("{}.log", first.name));
-    let mut command = Command::new(&opts.exe);
-    if let [run] = runs {
-        let config = config_path(out, &run.name);
-        output::write_atomic(
-            &config,
-            (serde_json::to_string_pretty(&run.config)? + "\n").as_bytes(),
-        )?;
-        command
-            .arg("train")
-            .arg("--config")
-            .arg(&config)
-            .arg("--out")
-            .arg(out.join(&run.name));
-    } else {
-        let members: Vec<Member> = runs
+    let plan_path = out.join("logs").join(format!("{}.plan.json", first.name));
+    Plan {
+        execution,
+        // A run cut off earlier left files but no summary: start it afresh.
+        force: true,
+        quiet: true,
+        jobs: runs
             .iter()
-            .map(|r| Member {
-                config: r.config.clone(),
-                out: out.join(&r.name),
-                init_from: None,
-            })
-            .collect();
-        let plan = out.join("logs").join(format!("{}.pack.json", first.name));
-        output::write_atomic(
-            &plan,
-            (serde_json::to_string_pretty(&members)? + "\n").as_bytes(),
+            .map(|r| Job::new(r.config.clone(), out.join(&r.name)))
+            .collect(),
+    }
+    .write(&plan_path)?;
+    // Each member's log points at the pack's.
+    for r in &runs[1..] {
+        let note = format!(
+            "trained in the pack of {}: see {}\n",
+            first.name,
+            log_path.display()
+        );
+        write_atomic(
+            &out.join("logs").join(format!("{}.log", r.name)),
+            note.as_bytes(),
         )?;
-        command.arg("train-pack").arg("--plan").arg(&plan);
-        // Each member's log points at the pack's.
-        for r in &runs[1..] {
-            let note = format!(
-                "trained in the pack of {}: see {}\n",
-                first.name,
-                log_path.display()
-            );
-            output::write_atomic(
-                &out.join("logs").join(format!("{}.log", r.name)),
-                note.as_bytes(),
-            )?;
-        }
     }
     let log = fs::File::create(&log_path)
         .with_context(|| format!("cannot create {}", log_path.display()))?;
     let supervisor = std::process::id() as libc::pid_t;
+    let mut command = Command::new(&opts.exe);
     command
-        .args(["--device", &execution.device.to_string()])
-        .args(["--threads", &execution.threads.to_string()])
-        // A run cut off earlier left files but no summary: start it afresh.
-        .args(["--quiet", "--force"])
+        .arg("train-pack")
+        .arg("--plan")
+        .arg(&plan_path)
         .stdin(Stdio::null())
         .stdout(log.try_clone()?)
         .stderr(log)

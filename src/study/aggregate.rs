@@ -11,12 +11,11 @@ use std::{
 use anyhow::{bail, Context, Result};
 use serde::Serialize;
 
+use super::grid::{read_manifest, MANIFEST};
 use crate::config::{Cell, InitScheme, Task};
-use crate::grid::{read_manifest, MANIFEST};
-use crate::output;
-use crate::records::{FinishedRun, HISTORY, SUMMARY};
-use crate::report::{markdown_table, sci};
 use crate::stats::{markdown_headers, RunSetStats};
+use crate::store::text::{markdown_table, sci};
+use crate::store::{write_atomic, FinishedRun, HISTORY, SUMMARY};
 
 /// Statistics of one (task, model, init, length) cell over its seeds.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -169,12 +168,12 @@ pub fn markdown(rows: &[CellStats], threshold: f64) -> String {
 /// aggregate.md into it.
 pub fn write(dir: &Path, threshold: f64) -> Result<(Vec<CellStats>, PathBuf)> {
     let rows = aggregate(dir, threshold)?;
-    output::write_atomic(&dir.join("aggregate.csv"), &csv_text(&rows)?)?;
-    output::write_atomic(
+    write_atomic(&dir.join("aggregate.csv"), &csv_text(&rows)?)?;
+    write_atomic(
         &dir.join("aggregate.json"),
         (serde_json::to_string_pretty(&rows)? + "\n").as_bytes(),
     )?;
     let md = dir.join("aggregate.md");
-    output::write_atomic(&md, markdown(&rows, threshold).as_bytes())?;
+    write_atomic(&md, markdown(&rows, threshold).as_bytes())?;
     Ok((rows, md))
 }

@@ -1,35 +1,15 @@
-//! The records a run leaves on disk and their readers: `EpochRecord` (one
-//! row of history.csv, read back by column name), `Summary` (summary.json,
-//! old files included, with the `InitSource` a run started from) and a
-//! finished run's pair of them.
+//! summary.json: everything a finished run reports (older files included),
+//! with the `InitSource` a run started from and where it sat in a pack,
+//! and a finished run read back from its folder.
 
 use std::{fs, path::Path};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
+use super::history::{read_history, EpochRecord};
+use super::{HISTORY, SUMMARY};
 use crate::config::{SplitSizes, TrainConfig};
-
-pub const HISTORY: &str = "history.csv";
-pub const SUMMARY: &str = "summary.json";
-pub const PREDICTIONS: &str = "predictions.csv";
-pub const WEIGHTS: &str = "model.safetensors";
-
-/// One finished epoch, as Keras's CSVLogger would log it, plus timings.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct EpochRecord {
-    /// From 0, like CSVLogger.
-    pub epoch: i64,
-    /// Mean of the batch losses weighted by batch size, taken while the
-    /// weights change during the epoch (Keras's `loss`).
-    pub loss: f64,
-    /// MSE over all validation rows after the epoch's last step.
-    pub val_loss: f64,
-    /// Wall time of the epoch, training and validation.
-    pub seconds: f64,
-    /// Wall time of the training steps alone.
-    pub train_seconds: f64,
-}
 
 /// Versions of what computed a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -116,77 +96,11 @@ pub struct PackRecord {
     pub position: usize,
 }
 
-/// Keras CSVLogger's columns first, then the timings.
-pub const HISTORY_COLUMNS: [&str; 5] = ["epoch", "loss", "val_loss", "seconds", "train_seconds"];
-
-/// One history.csv row. Losses at full f32 precision: the shortest text
-/// that reads back as the same f32 (what Keras's float32 logs hold).
-pub fn history_row(r: &EpochRecord) -> [String; 5] {
-    [
-        r.epoch.to_string(),
-        f32_text(r.loss),
-        f32_text(r.val_loss),
-        format!("{:.4}", r.seconds),
-        format!("{:.4}", r.train_seconds),
-    ]
-}
-
-/// Shortest round-trip text of `x` as f32.
-pub fn f32_text(x: f64) -> String {
-    format!("{}", x as f32)
-}
-
-/// Reads a history.csv by column name (rnn-lab's, or the reference's).
-pub fn read_history(path: &Path) -> Result<Vec<EpochRecord>> {
-    let mut reader =
-        csv::Reader::from_path(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let mut rows = Vec::new();
-    for (line, row) in reader.deserialize::<EpochRecord>().enumerate() {
-        rows.push(row.with_context(|| format!("{}: bad row {}", path.display(), line + 2))?);
-    }
-    Ok(rows)
-}
-
 /// Reads a summary.json.
 pub fn read_summary(path: &Path) -> Result<Summary> {
     let text =
         fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
     serde_json::from_str(&text).with_context(|| format!("cannot parse {}", path.display()))
-}
-
-/// A run's settings from a JSON file: a run config (as `sweep` hands its
-/// children) or a summary.json (its `config`), so any finished run can be
-/// rerun exactly.
-pub fn read_config(path: &Path) -> Result<TrainConfig> {
-    let text = fs::read_to_string(path)
-        .with_context(|| format!("cannot read --config {}", path.display()))?;
-    let mut value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("--config {} is not JSON", path.display()))?;
-    if let Some(inner) = value.get_mut("config") {
-        value = inner.take();
-    }
-    serde_json::from_value(value)
-        .with_context(|| format!("--config {} is not a run config", path.display()))
-}
-
-/// The weights file a summary.json says its run started from; None for a
-/// run config file or a run that drew its weights from the seed.
-pub fn recorded_init(path: &Path) -> Result<Option<InitSource>> {
-    let text = fs::read_to_string(path)
-        .with_context(|| format!("cannot read --config {}", path.display()))?;
-    let value: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("--config {} is not JSON", path.display()))?;
-    match value.get("init_from") {
-        None | Some(serde_json::Value::Null) => Ok(None),
-        Some(v) => serde_json::from_value(v.clone())
-            .map(Some)
-            .with_context(|| {
-                format!(
-                    "--config {}: its init_from is not a weights record",
-                    path.display()
-                )
-            }),
-    }
 }
 
 /// A finished run read back from its folder.
@@ -228,48 +142,6 @@ impl FinishedRun {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn history_row_keeps_f32_precision() {
-        let r = EpochRecord {
-            epoch: 4,
-            loss: 0.123456789,
-            val_loss: 1.0 / 3.0,
-            seconds: 2.0,
-            train_seconds: 1.75,
-        };
-        let row = history_row(&r);
-        assert_eq!(row, ["4", "0.12345679", "0.33333334", "2.0000", "1.7500"]);
-        assert_eq!(row[1].parse::<f32>().unwrap(), 0.123456789f64 as f32);
-        let nan = EpochRecord {
-            loss: f64::NAN,
-            val_loss: f64::INFINITY,
-            ..r
-        };
-        assert_eq!(&history_row(&nan)[1..3], ["NaN", "inf"]);
-    }
-
-    #[test]
-    fn history_reads_by_column_name_in_any_order() {
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join(HISTORY);
-        fs::write(
-            &path,
-            "val_loss,epoch,train_seconds,loss,seconds\n0.25,0,1.0,0.5,1.5\nNaN,1,1.0,inf,1.5\n",
-        )
-        .unwrap();
-        let h = read_history(&path).unwrap();
-        assert_eq!(h[0].loss, 0.5);
-        assert_eq!(h[0].val_loss, 0.25);
-        assert_eq!(h[1].epoch, 1);
-        assert!(h[1].val_loss.is_nan() && h[1].loss.is_infinite());
-        fs::write(&path, "epoch,loss\n0,0.5\n").unwrap();
-        let err = format!("{:#}", read_history(&path).unwrap_err());
-        assert!(
-            err.contains("bad row 2") && err.contains("val_loss"),
-            "{err}"
-        );
-    }
 
     #[test]
     fn summaries_written_before_threads_was_recorded_still_read() {

@@ -1,0 +1,166 @@
+//! The keywords of a run's settings (task, cell, init scheme, Adam,
+//! device): one enum each, named the same on the command line and in files.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+
+/// Which synthetic long-term-dependency task generates the data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Task {
+    /// Hochreiter & Schmidhuber's multiplication problem (the blog's task).
+    Multiply,
+    /// The adding problem: target is the sum of the two marked values.
+    Add,
+}
+
+/// The recurrent cell of the stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cell {
+    /// Elman RNN with tanh (Keras SimpleRNN).
+    Rnn,
+    Lstm,
+    Gru,
+}
+
+/// How the initial weights are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InitScheme {
+    /// Keras defaults: glorot_uniform input kernels, orthogonal recurrent
+    /// kernels, zero biases (LSTM forget gate 1), and Keras's single bias
+    /// for SimpleRNN and LSTM.
+    Keras,
+    /// PyTorch defaults: U(-1/sqrt(H), 1/sqrt(H)) everywhere in the stack,
+    /// nn.Linear's kaiming_uniform(a=sqrt(5)) head.
+    Torch,
+}
+
+/// Which Adam trains the run (see `optim`).
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum AdamKind {
+    /// libtorch's (PyTorch's formula).
+    #[default]
+    Torch,
+    /// Keras 3's update_step, step for step.
+    Keras,
+}
+
+/// Where the run computes. The data and initial weights are always drawn
+/// on the CPU, so every device sees the same numbers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum DeviceSpec {
+    /// CUDA when a GPU is visible, else CPU.
+    Auto,
+    Cpu,
+    /// `cuda` (device 0) or `cuda:N`.
+    Cuda(usize),
+}
+
+macro_rules! keyword_enum {
+    ($ty:ident, $what:literal, $($variant:ident => $name:literal),+) => {
+        impl $ty {
+            /// The name used on the command line and in files.
+            pub fn name(self) -> &'static str {
+                match self { $($ty::$variant => $name),+ }
+            }
+        }
+        impl fmt::Display for $ty {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.name())
+            }
+        }
+        impl FromStr for $ty {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s.to_ascii_lowercase().as_str() {
+                    $($name => Ok($ty::$variant),)+
+                    _ => Err(format!(
+                        "unknown {} '{}' (expected one of: {})",
+                        $what, s, [$($name),+].join(", ")
+                    )),
+                }
+            }
+        }
+    };
+}
+
+keyword_enum!(Task, "task", Multiply => "multiply", Add => "add");
+keyword_enum!(Cell, "model", Rnn => "rnn", Lstm => "lstm", Gru => "gru");
+keyword_enum!(InitScheme, "init", Keras => "keras", Torch => "torch");
+keyword_enum!(AdamKind, "adam", Torch => "torch", Keras => "keras");
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceSpec::Auto => f.write_str("auto"),
+            DeviceSpec::Cpu => f.write_str("cpu"),
+            DeviceSpec::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+impl FromStr for DeviceSpec {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let lower = s.to_ascii_lowercase();
+        match lower.as_str() {
+            "auto" => Ok(DeviceSpec::Auto),
+            "cpu" => Ok(DeviceSpec::Cpu),
+            "cuda" => Ok(DeviceSpec::Cuda(0)),
+            _ => lower
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse().ok())
+                .map(DeviceSpec::Cuda)
+                .ok_or_else(|| {
+                    format!("unknown device '{s}' (expected auto, cpu, cuda or cuda:N)")
+                }),
+        }
+    }
+}
+
+impl From<DeviceSpec> for String {
+    fn from(d: DeviceSpec) -> String {
+        d.to_string()
+    }
+}
+
+impl TryFrom<String> for DeviceSpec {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keywords_parse_and_print() {
+        assert_eq!("LSTM".parse::<Cell>().unwrap(), Cell::Lstm);
+        assert_eq!("gru".parse::<Cell>().unwrap().to_string(), "gru");
+        assert_eq!("torch".parse::<InitScheme>().unwrap(), InitScheme::Torch);
+        assert_eq!("add".parse::<Task>().unwrap(), Task::Add);
+        assert_eq!(
+            "transformer".parse::<Cell>().unwrap_err(),
+            "unknown model 'transformer' (expected one of: rnn, lstm, gru)"
+        );
+        assert_eq!("cuda".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(0));
+        assert_eq!("cuda:3".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(3));
+        assert_eq!(
+            "cuda:3".parse::<DeviceSpec>().unwrap().to_string(),
+            "cuda:3"
+        );
+        assert!("cuda:x"
+            .parse::<DeviceSpec>()
+            .unwrap_err()
+            .contains("expected auto, cpu, cuda or cuda:N"));
+    }
+}

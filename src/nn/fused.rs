@@ -1,0 +1,241 @@
+//! The network of one member on libtorch's own fused recurrent ops
+//! (`nn::lstm` and `nn::gru` through tch, oneDNN on the CPU and cuDNN on
+//! CUDA, and the Elman RNN on `rnn_tanh`), then `Linear(units, 1)` on the
+//! last layer's output at the last step (Keras's return_sequences=False).
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use tch::nn::{self, RNN};
+use tch::{Device, Tensor};
+
+use super::elman::ElmanRnn;
+use super::network::Network;
+use super::weights::Weights;
+use crate::config::{Cell, ModelSpec};
+
+#[derive(Debug)]
+enum Stack {
+    Rnn(ElmanRnn),
+    Lstm(nn::LSTM),
+    Gru(nn::GRU),
+}
+
+/// One member: the recurrent stack and the head, in its own var store.
+#[derive(Debug)]
+pub struct FusedModel {
+    pub spec: ModelSpec,
+    vs: nn::VarStore,
+    stack: Stack,
+    head_weight: Tensor,
+    head_bias: Tensor,
+}
+
+impl FusedModel {
+    /// The model of `spec` on `device`, starting from `weights` (tch's own
+    /// initialisers are never used); the parameters Keras does not train
+    /// (`ModelSpec::is_trainable`) are frozen.
+    pub fn new(spec: ModelSpec, weights: Weights, device: Device) -> Result<FusedModel> {
+        let vs = nn::VarStore::new(device);
+        let root = vs.root();
+        let zero = nn::Init::Const(0.0);
+        let config = nn::RNNConfig {
+            num_layers: spec.layers,
+            batch_first: true,
+            w_ih_init: zero,
+            w_hh_init: zero,
+            b_ih_init: Some(zero),
+            b_hh_init: Some(zero),
+            ..Default::default()
+        };
+        let rnn = &root / "rnn";
+        let (input, units) = (spec.input_size, spec.units);
+        let stack = match spec.cell {
+            Cell::Rnn => Stack::Rnn(ElmanRnn::new(&rnn, input, units, spec.layers)),
+            Cell::Lstm => Stack::Lstm(nn::lstm(&rnn, input, units, config)),
+            Cell::Gru => Stack::Gru(nn::gru(&rnn, input, units, config)),
+        };
+        let head = &root / "head";
+        let head_weight = head.var("weight", &[1, units], zero);
+        let head_bias = head.var("bias", &[1], zero);
+        let model = FusedModel {
+            spec,
+            vs,
+            stack,
+            head_weight,
+            head_bias,
+        };
+        model.assign(weights)?;
+        Ok(model)
+    }
+
+    /// Copies CPU values into the variables (on any device) and marks the
+    /// parameters that Keras does not train as frozen.
+    fn assign(&self, values: Weights) -> Result<()> {
+        let vars = self.vs.variables();
+        let trainable: HashMap<String, bool> = self
+            .spec
+            .parameters()
+            .iter()
+            .map(|p| (p.name.clone(), self.spec.is_trainable(p)))
+            .collect();
+        tch::no_grad(|| -> Result<()> {
+            for (name, value) in values {
+                let mut var = vars
+                    .get(&name)
+                    .with_context(|| format!("model has no variable {name}"))?
+                    .shallow_clone();
+                var.f_copy_(&value)
+                    .with_context(|| format!("setting {name}"))?;
+                if !trainable[&name] {
+                    let _ = var.set_requires_grad(false);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    /// `x`: `[batch, seq_len, 2]` → predictions `[batch, 1]`.
+    fn forward_one(&self, x: &Tensor) -> Tensor {
+        let output = match &self.stack {
+            Stack::Rnn(m) => m.seq(x).0,
+            Stack::Lstm(m) => m.seq(x).0,
+            Stack::Gru(m) => m.seq(x).0,
+        };
+        output
+            .select(1, -1)
+            .linear(&self.head_weight, Some(&self.head_bias))
+    }
+}
+
+impl Network for FusedModel {
+    fn members(&self) -> i64 {
+        1
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        self.forward_one(&x.get(0)).unsqueeze(0)
+    }
+
+    fn var_store(&self) -> &nn::VarStore {
+        &self.vs
+    }
+
+    fn member_weights(&self, _k: i64) -> Weights {
+        let vars = self.vs.variables();
+        self.spec
+            .parameters()
+            .into_iter()
+            .map(|p| {
+                let t = vars[&p.name].detach().to(Device::Cpu).copy();
+                (p.name, t)
+            })
+            .collect()
+    }
+
+    fn kernel(&self) -> &'static str {
+        "libtorch"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tch::Kind;
+
+    use super::*;
+    use crate::config::InitScheme;
+    use crate::nn::init::draw_weights;
+    use crate::nn::seed::rng_lock;
+
+    fn spec(cell: Cell, init: InitScheme) -> ModelSpec {
+        ModelSpec {
+            cell,
+            input_size: 2,
+            units: 30,
+            layers: 2,
+            init,
+        }
+    }
+
+    fn model(s: ModelSpec, seed: u64) -> FusedModel {
+        FusedModel::new(s, draw_weights(&s, seed), Device::Cpu).unwrap()
+    }
+
+    fn max_abs(t: &Tensor) -> f64 {
+        t.abs().max().double_value(&[])
+    }
+
+    #[test]
+    fn keras_freezes_bias_hh_except_for_the_gru() {
+        for cell in [Cell::Rnn, Cell::Lstm, Cell::Gru] {
+            let vars = model(spec(cell, InitScheme::Keras), 3).vs.variables();
+            for name in ["rnn.bias_hh_l0", "rnn.bias_hh_l1"] {
+                assert_eq!(
+                    vars[name].requires_grad(),
+                    cell == Cell::Gru,
+                    "{cell} {name}"
+                );
+            }
+            assert!(vars["rnn.bias_ih_l0"].requires_grad());
+        }
+    }
+
+    #[test]
+    fn variables_match_pytorch_state_dict_names_and_shapes() {
+        let s = spec(Cell::Gru, InitScheme::Keras);
+        let vars = model(s, 1).vs.variables();
+        assert_eq!(vars.len(), 10);
+        assert_eq!(vars["rnn.weight_ih_l0"].size(), [90, 2]);
+        assert_eq!(vars["rnn.weight_hh_l1"].size(), [90, 30]);
+        assert_eq!(vars["rnn.bias_hh_l1"].size(), [90]);
+        assert_eq!(vars["head.weight"].size(), [1, 30]);
+        let rnn_vars = model(spec(Cell::Rnn, InitScheme::Keras), 1).vs.variables();
+        assert_eq!(rnn_vars["rnn.weight_ih_l1"].size(), [30, 30]);
+    }
+
+    #[test]
+    fn forward_shapes() {
+        for cell in [Cell::Rnn, Cell::Lstm, Cell::Gru] {
+            let s = ModelSpec {
+                cell,
+                input_size: 2,
+                units: 7,
+                layers: 3,
+                init: InitScheme::Keras,
+            };
+            let m = model(s, 1);
+            let x = {
+                let _rng = rng_lock(); // other tests seed and draw concurrently
+                Tensor::rand([5, 9, 2], (Kind::Float, Device::Cpu))
+            };
+            assert_eq!(m.forward(&x.unsqueeze(0)).size(), [1, 5, 1], "{cell}");
+        }
+    }
+
+    #[test]
+    fn elman_forward_equals_the_tanh_recurrence() {
+        let s = ModelSpec {
+            cell: Cell::Rnn,
+            input_size: 2,
+            units: 4,
+            layers: 1,
+            init: InitScheme::Torch,
+        };
+        let m = model(s, 2);
+        let v = m.vs.variables();
+        let x = {
+            let _rng = rng_lock(); // other tests seed and draw concurrently
+            Tensor::rand([3, 6, 2], (Kind::Float, Device::Cpu))
+        };
+        let mut h = Tensor::zeros([3, 4], (Kind::Float, Device::Cpu));
+        for t in 0..6 {
+            let xt = x.select(1, t);
+            h = (xt.linear(&v["rnn.weight_ih_l0"], Some(&v["rnn.bias_ih_l0"]))
+                + h.linear(&v["rnn.weight_hh_l0"], Some(&v["rnn.bias_hh_l0"])))
+            .tanh();
+        }
+        let expected = h.linear(&v["head.weight"], Some(&v["head.bias"]));
+        let err = max_abs(&(m.forward(&x.unsqueeze(0)).get(0) - expected));
+        assert!(err < 1e-6, "rnn_tanh differs from the recurrence by {err}");
+    }
+}

@@ -1,0 +1,177 @@
+//! The initial weights of a network, drawn on the CPU from the seed's init
+//! stream (so every device starts alike): Keras's scheme (glorot_uniform,
+//! orthogonal recurrent kernels, the LSTM forget bias) or PyTorch's own
+//! defaults, drawn exactly as `nn.RNN/LSTM/GRU` and `nn.Linear` draw them.
+
+use tch::{Device, Kind, Tensor};
+
+use super::seed::{rng_lock, seed_stream, Stream};
+use super::weights::Weights;
+use crate::config::{Cell, InitScheme, ModelSpec, Param, Role};
+
+/// Draws every parameter of `spec` from `seed`'s init stream, in PyTorch's
+/// parameter order (the order the PyTorch reference draws them in).
+pub fn draw_weights(spec: &ModelSpec, seed: u64) -> Weights {
+    let _rng = rng_lock();
+    tch::manual_seed(seed_stream(seed, Stream::Init));
+    spec.parameters()
+        .into_iter()
+        .map(|p| {
+            let value = draw(spec, &p);
+            (p.name, value)
+        })
+        .collect()
+}
+
+/// The initial value of one parameter under the spec's scheme.
+fn draw(spec: &ModelSpec, p: &Param) -> Tensor {
+    let cpu = (Kind::Float, Device::Cpu);
+    let uniform = |bound: f64| Tensor::empty(p.shape.as_slice(), cpu).uniform_(-bound, bound);
+    let h = spec.units as f64;
+    match spec.init {
+        InitScheme::Torch => match p.role {
+            // nn.RNNBase.reset_parameters: every tensor U(-1/sqrt(H), 1/sqrt(H)).
+            Role::InputKernel | Role::RecurrentKernel | Role::InputBias | Role::RecurrentBias => {
+                uniform(1.0 / h.sqrt())
+            }
+            // nn.Linear: kaiming_uniform_(a=sqrt(5)), computed as PyTorch does.
+            Role::HeadWeight => {
+                let a = 5f64.sqrt();
+                let gain = (2.0 / (1.0 + a.powi(2))).sqrt();
+                uniform(3f64.sqrt() * (gain / h.sqrt()))
+            }
+            Role::HeadBias => uniform(1.0 / h.sqrt()),
+        },
+        InitScheme::Keras => match p.role {
+            // glorot_uniform over Keras's [in, gates*units] kernel.
+            Role::InputKernel | Role::HeadWeight => uniform(glorot_limit(p.shape[1], p.shape[0])),
+            Role::RecurrentKernel => orthogonal(p.shape[0], p.shape[1]),
+            Role::InputBias if spec.cell == Cell::Lstm => {
+                // unit_forget_bias: gates are i, f, g, o in both frameworks.
+                let bias = Tensor::zeros(p.shape.as_slice(), cpu);
+                let _ = bias.narrow(0, spec.units, spec.units).fill_(1.0);
+                bias
+            }
+            Role::InputBias | Role::RecurrentBias | Role::HeadBias => {
+                Tensor::zeros(p.shape.as_slice(), cpu)
+            }
+        },
+    }
+}
+
+/// Keras's glorot_uniform limit, in Keras's arithmetic:
+/// sqrt(3 * scale), scale = 1 / max(1, (fan_in + fan_out) / 2).
+pub fn glorot_limit(fan_in: i64, fan_out: i64) -> f64 {
+    let scale = 1.0 / f64::max(1.0, (fan_in + fan_out) as f64 / 2.0);
+    (3.0 * scale).sqrt()
+}
+
+/// Keras's Orthogonal initializer over its whole `[units, gates*units]`
+/// recurrent kernel, returned in libtorch's transposed `[gates*units, units]`
+/// layout: QR of a normal `[rows, cols]` matrix with Q's columns signed by
+/// diag(R), so `W^T W = I`.
+fn orthogonal(rows: i64, cols: i64) -> Tensor {
+    let a = Tensor::randn([rows, cols], (Kind::Float, Device::Cpu));
+    let (q, r) = Tensor::linalg_qr(&a, "reduced");
+    q * r.diagonal(0, 0, 1).sign()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn spec(cell: Cell, init: InitScheme) -> ModelSpec {
+        ModelSpec {
+            cell,
+            input_size: 2,
+            units: 30,
+            layers: 2,
+            init,
+        }
+    }
+
+    fn by_name(w: &Weights) -> HashMap<&str, &Tensor> {
+        w.iter().map(|(n, t)| (n.as_str(), t)).collect()
+    }
+
+    fn max_abs(t: &Tensor) -> f64 {
+        t.abs().max().double_value(&[])
+    }
+
+    #[test]
+    fn keras_init_bounds_orthogonality_and_forget_bias() {
+        for cell in [Cell::Rnn, Cell::Lstm, Cell::Gru] {
+            let s = spec(cell, InitScheme::Keras);
+            let w = draw_weights(&s, 3);
+            let v = by_name(&w);
+            let g = s.gates();
+            for layer in 0..2 {
+                let w_ih = v[format!("rnn.weight_ih_l{layer}").as_str()];
+                let fan_in = if layer == 0 { 2 } else { 30 };
+                let limit = (6.0 / (fan_in + g * 30) as f64).sqrt();
+                assert!(max_abs(w_ih) <= limit, "{cell} w_ih beyond glorot limit");
+                assert!(
+                    max_abs(w_ih) > 0.8 * limit,
+                    "{cell} w_ih far inside glorot limit"
+                );
+                let w_hh = v[format!("rnn.weight_hh_l{layer}").as_str()];
+                let gram = w_hh.tr().matmul(w_hh);
+                let err = max_abs(&(gram - Tensor::eye(30, (Kind::Float, Device::Cpu))));
+                assert!(err < 1e-5, "{cell} W_hh^T W_hh differs from I by {err}");
+                let b_ih = v[format!("rnn.bias_ih_l{layer}").as_str()];
+                if cell == Cell::Lstm {
+                    assert_eq!(max_abs(&b_ih.narrow(0, 0, 30)), 0.0);
+                    assert_eq!(b_ih.narrow(0, 30, 30).min().double_value(&[]), 1.0);
+                    assert_eq!(max_abs(&b_ih.narrow(0, 30, 30)), 1.0);
+                    assert_eq!(max_abs(&b_ih.narrow(0, 60, 60)), 0.0);
+                } else {
+                    assert_eq!(max_abs(b_ih), 0.0);
+                }
+                let b_hh = v[format!("rnn.bias_hh_l{layer}").as_str()];
+                assert_eq!(max_abs(b_hh), 0.0);
+            }
+            let limit = (6.0f64 / 31.0).sqrt();
+            assert!(max_abs(v["head.weight"]) <= limit);
+            assert_eq!(max_abs(v["head.bias"]), 0.0);
+        }
+    }
+
+    #[test]
+    fn torch_init_bounds_and_variance() {
+        let s = spec(Cell::Lstm, InitScheme::Torch);
+        let w = draw_weights(&s, 4);
+        let v = by_name(&w);
+        let bound = 1.0 / 30f64.sqrt();
+        for p in s.parameters() {
+            let t = v[p.name.as_str()];
+            assert!(max_abs(t) <= bound + 1e-7, "{} beyond {bound}", p.name);
+            assert!(s.is_trainable(&p), "{} trains under torch init", p.name);
+            if t.numel() >= 120 {
+                // U(-b, b) has variance b^2/3.
+                let var = t.var(true).double_value(&[]);
+                let expected = bound * bound / 3.0;
+                assert!(
+                    (var / expected - 1.0).abs() < 0.2,
+                    "{}: variance {var} vs {expected}",
+                    p.name
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn same_seed_same_weights() {
+        let s = spec(Cell::Gru, InitScheme::Keras);
+        let (a, b, c) = (
+            draw_weights(&s, 11),
+            draw_weights(&s, 11),
+            draw_weights(&s, 12),
+        );
+        for ((name, x), (_, y)) in a.iter().zip(&b) {
+            assert!(x.equal(y), "{name}");
+        }
+        assert!(!by_name(&a)["rnn.weight_hh_l0"].equal(by_name(&c)["rnn.weight_hh_l0"]));
+    }
+}

@@ -1,0 +1,17 @@
+//! Numerics on libtorch (tch): seed streams, the task data, initial
+//! weights and weight files, the networks (fused for one member, packed
+//! for many, behind one `Network` trait), the optimizers, the device.
+
+pub mod data;
+pub mod device;
+pub mod elman;
+pub mod fused;
+pub mod init;
+pub mod network;
+pub mod optim;
+pub mod packed;
+pub mod seed;
+pub mod weights;
+
+pub use network::Network;
+pub use weights::Weights;

@@ -1,0 +1,94 @@
+//! A trained run's files: predictions.csv, model.safetensors and, last,
+//! summary.json, whose presence marks the run finished.
+
+use std::time::Instant;
+
+use anyhow::{Context, Result};
+use tch::{Device, Tensor};
+
+use crate::config::{ModelSpec, TrainConfig};
+use crate::nn::device;
+use crate::nn::weights::save_named;
+use crate::stats::quantile;
+use crate::store::text::{predictions_csv, summary_json};
+use crate::store::{
+    write_atomic, EpochRecord, Evaluation, InitSource, PackRecord, RunDir, Summary, PREDICTIONS,
+    SUMMARY, WEIGHTS,
+};
+
+/// A trained run, ready for its folder.
+pub struct Finished<'a> {
+    pub config: &'a TrainConfig,
+    pub device: Device,
+    pub threads: usize,
+    pub spec: &'a ModelSpec,
+    pub history: &'a [EpochRecord],
+    pub evaluation: &'a Evaluation,
+    pub baseline_mse: f64,
+    pub weights: Vec<(String, Tensor)>,
+    pub started: Instant,
+    pub pack: Option<PackRecord>,
+    pub init_from: Option<InitSource>,
+}
+
+/// Writes predictions.csv, model.safetensors and, last, summary.json.
+pub fn write_outputs(dir: &RunDir, f: Finished) -> Result<Summary> {
+    write_atomic(
+        &dir.file(PREDICTIONS),
+        &predictions_csv(f.evaluation, f.config.fit_rows)?,
+    )?;
+    save_named(f.weights, &dir.file(WEIGHTS))?;
+    let last = f.history.last().context("training ran no epoch")?;
+    let summary = Summary {
+        config: f.config.clone(),
+        device: device::name(f.device),
+        threads: Some(f.threads),
+        versions: device::versions(f.device),
+        split: f.config.split_sizes(),
+        parameters: f.spec.trainable_count(),
+        epochs_run: f.history.len() as i64,
+        final_loss: last.loss,
+        final_val_loss: last.val_loss,
+        test_mse: f.evaluation.test_mse,
+        baseline_mse: Some(f.baseline_mse),
+        correctness: f.evaluation.correctness,
+        test_failures: f.evaluation.failures,
+        test_rows: f.evaluation.rows,
+        seconds_per_epoch: f.history.iter().map(|r| r.seconds).sum::<f64>()
+            / f.history.len() as f64,
+        train_seconds_per_epoch: median_after_warmup(f.history),
+        seconds_total: f.started.elapsed().as_secs_f64(),
+        pack: f.pack,
+        init_from: f.init_from,
+    };
+    write_atomic(&dir.file(SUMMARY), summary_json(&summary)?.as_bytes())?;
+    Ok(summary)
+}
+
+/// Median training time per epoch, without the first (warm-up) epoch
+/// when there are several.
+fn median_after_warmup(history: &[EpochRecord]) -> f64 {
+    let skip = usize::from(history.len() > 1);
+    let mut times: Vec<f64> = history[skip..].iter().map(|r| r.train_seconds).collect();
+    times.sort_by(f64::total_cmp);
+    quantile(&times, 0.5)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_skips_warmup() {
+        let r = |s: f64| EpochRecord {
+            epoch: 0,
+            loss: 0.0,
+            val_loss: 0.0,
+            seconds: s,
+            train_seconds: s,
+        };
+        assert_eq!(median_after_warmup(&[r(9.0)]), 9.0);
+        assert_eq!(median_after_warmup(&[r(9.0), r(1.0), r(3.0), r(2.0)]), 2.0);
+        assert_eq!(median_after_warmup(&[r(9.0), r(1.0), r(3.0)]), 2.0);
+    }
+}

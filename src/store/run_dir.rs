@@ -1,0 +1,233 @@
+//! The run folder: checked before anything is written, then locked for the
+//! whole run and checked again under the lock, and only then cleared of an
+//! earlier run's files.
+
+use std::{
+    fs::{self, File},
+    path::{Path, PathBuf},
+};
+
+use anyhow::{bail, Context, Result};
+
+use super::atomic::{is_partial, try_lock};
+use super::{HISTORY, PREDICTIONS, SUMMARY, WEIGHTS};
+
+/// Files a run writes into its folder. `summary.json` is written last, so
+/// its presence means the run finished.
+const RUN_FILES: [&str; 4] = [SUMMARY, HISTORY, PREDICTIONS, WEIGHTS];
+
+/// Checks, without writing, that `dir` can become a run folder: it is
+/// absent or an empty folder (any folder with `force`), and the nearest
+/// existing ancestor is a writable folder.
+pub fn check_run_dir(dir: &Path, force: bool) -> Result<()> {
+    if dir.exists() {
+        if !dir.is_dir() {
+            bail!(
+                "--out {} exists and is not a folder; choose another --out",
+                dir.display()
+            );
+        }
+        if !force && !is_empty(dir)? {
+            bail!(
+                "output folder {} exists and is not empty; choose a new --out, or pass --force to replace its run files",
+                dir.display()
+            );
+        }
+        return check_writable(dir, dir);
+    }
+    let mut ancestor = dir.parent();
+    while let Some(a) = ancestor {
+        let a = if a.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            a
+        };
+        if a.exists() {
+            if !a.is_dir() {
+                bail!(
+                    "cannot create output folder {}: {} is not a folder",
+                    dir.display(),
+                    a.display()
+                );
+            }
+            return check_writable(dir, a);
+        }
+        ancestor = a.parent();
+    }
+    Ok(())
+}
+
+fn is_empty(dir: &Path) -> Result<bool> {
+    Ok(fs::read_dir(dir)
+        .with_context(|| format!("cannot read output folder {}", dir.display()))?
+        .next()
+        .is_none())
+}
+
+/// `out` is the requested folder, `existing` the folder that must take writes.
+fn check_writable(out: &Path, existing: &Path) -> Result<()> {
+    if !can_create_in(existing) {
+        bail!(
+            "cannot write --out {}: {} is not writable; choose a writable --out",
+            out.display(),
+            existing.display()
+        );
+    }
+    Ok(())
+}
+
+/// Creating and removing a probe file is the one check that also holds
+/// for root, ACLs and read-only mounts.
+fn can_create_in(dir: &Path) -> bool {
+    let probe = dir.join(format!(".rnn-lab-probe-{}", std::process::id()));
+    match File::create(&probe) {
+        Ok(_) => fs::remove_file(&probe).is_ok(),
+        Err(_) => false,
+    }
+}
+
+/// A run folder held by this process: created if needed and locked until
+/// dropped.
+#[derive(Debug)]
+pub struct RunDir {
+    path: PathBuf,
+    /// This process created the folder (so a start that fails may remove it).
+    created: bool,
+    _lock: File,
+}
+
+impl RunDir {
+    /// Creates and locks `dir`, then checks it again under the lock (empty,
+    /// or any folder with `force`). Clears nothing: see [`RunDir::clear`].
+    pub fn lock(dir: &Path, force: bool) -> Result<RunDir> {
+        let created = !dir.exists();
+        fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create output folder {}", dir.display()))?;
+        let held = RunDir {
+            path: dir.to_owned(),
+            created,
+            _lock: match try_lock(dir)? {
+                Some(lock) => lock,
+                None => bail!(
+                    "output folder {} is in use by another rnn-lab run; wait for it to end or choose another --out",
+                    dir.display()
+                ),
+            },
+        };
+        if !force && !is_empty(dir)? {
+            bail!(
+                "output folder {} exists and is not empty; choose a new --out, or pass --force to replace its run files",
+                dir.display()
+            );
+        }
+        Ok(held)
+    }
+
+    /// Removes an earlier run's files and any partial file, summary first,
+    /// so a folder never looks finished with a half-replaced history.
+    /// Other files (a user's notes) stay.
+    pub fn clear(&self) -> Result<()> {
+        for name in RUN_FILES {
+            let path = self.path.join(name);
+            if path.exists() {
+                fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
+            }
+        }
+        let entries = fs::read_dir(&self.path)
+            .with_context(|| format!("cannot read {}", self.path.display()))?;
+        for entry in entries {
+            let path = entry?.path();
+            if is_partial(&path) {
+                fs::remove_file(&path)
+                    .with_context(|| format!("cannot remove {}", path.display()))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// [`RunDir::lock`], then [`RunDir::clear`].
+    pub fn open(dir: &Path, force: bool) -> Result<RunDir> {
+        let dir = RunDir::lock(dir, force)?;
+        dir.clear()?;
+        Ok(dir)
+    }
+
+    /// Gives the folder up; removes it when this process created it and it
+    /// is still empty (a start that failed leaves no folder).
+    pub fn abandon(self) {
+        if self.created && is_empty(&self.path).unwrap_or(false) {
+            let _ = fs::remove_dir(&self.path);
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.path.join(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn run_dir_rules() {
+        let tmp = tempfile::tempdir().unwrap();
+        let fresh = tmp.path().join("a/b/run");
+        check_run_dir(&fresh, false).unwrap();
+        assert!(
+            !tmp.path().join("a").exists(),
+            "checking must not create anything"
+        );
+        drop(RunDir::open(&fresh, false).unwrap());
+        check_run_dir(&fresh, false).unwrap(); // empty folder is fine
+        fs::write(fresh.join(SUMMARY), "{}").unwrap();
+        fs::write(fresh.join("notes.txt"), "mine").unwrap();
+        fs::write(fresh.join("model.safetensors.partial-123"), "half").unwrap();
+        let err = check_run_dir(&fresh, false).unwrap_err().to_string();
+        assert!(
+            err.contains("exists and is not empty") && err.contains("--force"),
+            "{err}"
+        );
+        let err = RunDir::open(&fresh, false).unwrap_err().to_string();
+        assert!(err.contains("exists and is not empty"), "{err}");
+        check_run_dir(&fresh, true).unwrap();
+        drop(RunDir::open(&fresh, true).unwrap());
+        assert!(
+            !fresh.join(SUMMARY).exists(),
+            "--force removes the old summary"
+        );
+        assert!(
+            !fresh.join("model.safetensors.partial-123").exists(),
+            "--force removes partial files"
+        );
+        assert_eq!(
+            fs::read_to_string(fresh.join("notes.txt")).unwrap(),
+            "mine",
+            "other files are kept"
+        );
+        let file = tmp.path().join("file");
+        fs::write(&file, "x").unwrap();
+        let err = check_run_dir(&file, true).unwrap_err().to_string();
+        assert!(err.contains("is not a folder"), "{err}");
+        let err = check_run_dir(&file.join("sub"), false)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("is not a folder"), "{err}");
+    }
+
+    #[test]
+    fn a_locked_run_folder_is_refused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("run");
+        let held = RunDir::open(&dir, false).unwrap();
+        let err = RunDir::open(&dir, true).unwrap_err().to_string();
+        assert!(err.contains("is in use by another rnn-lab run"), "{err}");
+        drop(held);
+        RunDir::open(&dir, true).unwrap();
+    }
+}

@@ -1,0 +1,157 @@
+//! `--pack`: how many runs of a study train together in one process, and
+//! the grouping of a study's runs into packs of runs that can share a step.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+use tch::Device;
+
+use crate::config::{Cell, TrainConfig};
+use crate::run::MAX_PACK;
+
+/// `--pack`: how many runs train together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum PackSize {
+    /// Per cell and device, from the measurements in the README (Speed):
+    /// never slower per run than one run at a time where measured.
+    Auto,
+    /// At most this many runs per pack; 1 trains each run alone.
+    Fixed(usize),
+}
+
+impl PackSize {
+    /// Members per pack for `cell` on `device`. On the CPU, packing beats
+    /// libtorch's per-op overhead for the Elman RNN and GRU (0.30x and
+    /// 0.39x per run at 32 members) but not oneDNN's fused LSTM kernel
+    /// (1.35x), so the LSTM trains alone there. On CUDA, where one run
+    /// leaves the GPU idle between kernel launches, 32 members.
+    pub fn members(self, cell: Cell, device: Device) -> usize {
+        match self {
+            PackSize::Fixed(n) => n,
+            PackSize::Auto if device.is_cuda() => 32,
+            PackSize::Auto => match cell {
+                Cell::Lstm => 1,
+                Cell::Rnn | Cell::Gru => 32,
+            },
+        }
+    }
+}
+
+impl fmt::Display for PackSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            PackSize::Auto => f.write_str("auto"),
+            PackSize::Fixed(n) => write!(f, "{n}"),
+        }
+    }
+}
+
+impl FromStr for PackSize {
+    type Err = String;
+    fn from_str(s: &str) -> Result<PackSize, String> {
+        if s.eq_ignore_ascii_case("auto") {
+            return Ok(PackSize::Auto);
+        }
+        match s.parse::<usize>() {
+            Ok(n) if (1..=MAX_PACK).contains(&n) => Ok(PackSize::Fixed(n)),
+            _ => Err(format!(
+                "invalid pack size '{s}' (expected auto or 1..={MAX_PACK})"
+            )),
+        }
+    }
+}
+
+impl From<PackSize> for String {
+    fn from(p: PackSize) -> String {
+        p.to_string()
+    }
+}
+
+impl TryFrom<String> for PackSize {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+/// Splits `items` (in order) into packs of at most `size` runs that can
+/// train together; the relative order of runs is kept.
+pub fn group<T>(items: Vec<T>, size: usize, config: impl Fn(&T) -> &TrainConfig) -> Vec<Vec<T>> {
+    let mut packs: Vec<Vec<T>> = Vec::new();
+    for item in items {
+        match packs
+            .iter_mut()
+            .find(|p| p.len() < size && config(&p[0]).packs_with(config(&item)))
+        {
+            Some(p) => p.push(item),
+            None => packs.push(vec![item]),
+        }
+    }
+    packs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{InitScheme, Task};
+
+    #[test]
+    fn pack_sizes_parse_and_resolve() {
+        assert_eq!("auto".parse::<PackSize>().unwrap(), PackSize::Auto);
+        assert_eq!("8".parse::<PackSize>().unwrap(), PackSize::Fixed(8));
+        for bad in ["0", "-1", "x", "1025"] {
+            assert!(
+                bad.parse::<PackSize>()
+                    .unwrap_err()
+                    .contains("expected auto or 1..=1024"),
+                "{bad}"
+            );
+        }
+        assert_eq!(PackSize::Auto.members(Cell::Lstm, Device::Cpu), 1);
+        assert_eq!(PackSize::Auto.members(Cell::Gru, Device::Cpu), 32);
+        assert_eq!(PackSize::Auto.members(Cell::Lstm, Device::Cuda(0)), 32);
+        assert_eq!(PackSize::Fixed(3).members(Cell::Lstm, Device::Cpu), 3);
+    }
+
+    #[test]
+    fn grouping_keeps_order_and_packs_only_compatible_runs() {
+        let c = |seed, model, seq_len| TrainConfig {
+            seed,
+            model,
+            seq_len,
+            ..TrainConfig::default()
+        };
+        let runs = vec![
+            c(1, Cell::Rnn, 10),
+            c(2, Cell::Rnn, 10),
+            c(1, Cell::Rnn, 20),
+            c(3, Cell::Rnn, 10),
+            c(1, Cell::Gru, 10),
+            c(4, Cell::Rnn, 10),
+        ];
+        let packs = group(runs, 3, |c| c);
+        let seeds: Vec<Vec<(u64, i64)>> = packs
+            .iter()
+            .map(|p| p.iter().map(|c| (c.seed, c.seq_len)).collect())
+            .collect();
+        assert_eq!(
+            seeds,
+            [
+                vec![(1, 10), (2, 10), (3, 10)],
+                vec![(1, 20)],
+                vec![(1, 10)],
+                vec![(4, 10)]
+            ]
+        );
+        assert!(c(1, Cell::Rnn, 10).packs_with(&TrainConfig {
+            task: Task::Add,
+            init: InitScheme::Torch,
+            ..c(9, Cell::Rnn, 10)
+        }));
+        assert!(!c(1, Cell::Rnn, 10).packs_with(&TrainConfig {
+            lr: 0.01,
+            ..c(1, Cell::Rnn, 10)
+        }));
+    }
+}
