@@ -51,7 +51,7 @@ fn command() -> clap::Command {
         let defaults = commands::setting_defaults(name).expect("defaults serialise");
         cli = cli.mut_subcommand(name, |mut sub| {
             for (setting, value) in defaults {
-                let shown = value.as_str().map_or(value.to_string(), str::to_owned);
+                let shown = rnn_lab::config::value_text(&value);
                 sub = sub.mut_arg(setting, |arg| {
                     let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
                     arg.help(format!("{help} [default: {shown}]"))

@@ -247,7 +247,7 @@ pub fn markdown_headers(threshold: f64) -> [String; 5] {
 mod tests {
     use super::*;
     use crate::config::TrainConfig;
-    use crate::store::{EpochRecord, Summary, Versions};
+    use crate::store::{EpochRecord, Summary};
 
     #[test]
     fn quantiles_interpolate_like_numpy() {
@@ -314,33 +314,7 @@ mod tests {
             })
             .collect();
         FinishedRun {
-            summary: Summary {
-                config: TrainConfig::default(),
-                device: "cpu".into(),
-                threads: Some(1),
-                versions: Versions {
-                    rnn_lab: "t".into(),
-                    tch: "t".into(),
-                    libtorch: "t".into(),
-                    cuda_runtime: None,
-                    cudnn: None,
-                },
-                split: TrainConfig::default().split_sizes(),
-                parameters: 1,
-                epochs_run: history.len() as i64,
-                final_loss: *val_losses.last().unwrap(),
-                final_val_loss: *val_losses.last().unwrap(),
-                test_mse: 0.5,
-                baseline_mse: Some(0.05),
-                correctness,
-                test_failures: 0,
-                test_rows: 440,
-                seconds_per_epoch: 1.0,
-                train_seconds_per_epoch: 1.0,
-                seconds_total: 1.0,
-                pack: None,
-                init_from: None,
-            },
+            summary: Summary::example(TrainConfig::default(), correctness, &history),
             history,
         }
     }

@@ -104,12 +104,6 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-fn history_rows(dir: &Path) -> usize {
-    fs::read_to_string(dir.join("history.csv"))
-        .map(|t| t.lines().count().saturating_sub(1))
-        .unwrap_or(0)
-}
-
 #[test]
 fn a_job_array_survives_a_cancelled_task_and_its_resubmission() {
     if !is_root() {
@@ -153,12 +147,21 @@ fn a_job_array_survives_a_cancelled_task_and_its_resubmission() {
         args.extend(extra);
         args.push(s(&repo().join("scripts/slurm-sweep.sh")).to_owned().leak());
         args.extend(script_args);
-        let out = cluster
-            .command("sbatch")
+        // Submitted from the clone, as the README says: the script finds
+        // target/release/rnn-lab of the submit folder by itself (a debug
+        // test build names its binary instead).
+        let built = repo().join("target/release/rnn-lab");
+        let mut sbatch = cluster.command("sbatch");
+        sbatch
             .args(&args)
-            .env("RNN_LAB_BIN", env!("CARGO_BIN_EXE_rnn-lab"))
-            .output()
-            .unwrap();
+            .current_dir(repo())
+            .env_remove("RNN_LAB_DIR");
+        if built != Path::new(env!("CARGO_BIN_EXE_rnn-lab")) {
+            sbatch.env("RNN_LAB_BIN", env!("CARGO_BIN_EXE_rnn-lab"));
+        } else {
+            sbatch.env_remove("RNN_LAB_BIN");
+        }
+        let out = sbatch.output().unwrap();
         assert!(
             out.status.success(),
             "sbatch: {}",
@@ -174,7 +177,8 @@ fn a_job_array_survives_a_cancelled_task_and_its_resubmission() {
     while history_rows(&cut) < 3 {
         assert!(
             start.elapsed() < Duration::from_secs(120),
-            "task 1 never started its first run"
+            "task 1 never started its first run; its log: {}",
+            fs::read_to_string(tmp.path().join(format!("slurm-{job}_1.out"))).unwrap_or_default()
         );
         sleep(Duration::from_millis(20));
     }

@@ -9,7 +9,7 @@ use std::{
     path::Path,
     process::{Command, Stdio},
     thread::sleep,
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use common::*;
@@ -31,23 +31,6 @@ fn grid(epochs: &'static str) -> Vec<&'static str> {
         &with(&axes, TINY),
         &["--epochs", epochs, "--device", "cpu", "--quiet"],
     )
-}
-
-fn history_rows(dir: &Path) -> usize {
-    fs::read_to_string(dir.join("history.csv"))
-        .map(|t| t.lines().count().saturating_sub(1))
-        .unwrap_or(0)
-}
-
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !done() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "timed out waiting for {what}"
-        );
-        sleep(Duration::from_millis(20));
-    }
 }
 
 const NAMES: [&str; 4] = [
@@ -84,7 +67,7 @@ fn sweep_writes_manifest_and_one_folder_per_run_and_resumes_after_a_kill() {
     let cut = history_rows(&first);
     assert!(cut < 150, "the run was cut midway ({cut} epochs)");
 
-    let manifest = json(&out.join("sweep.json"));
+    let manifest = json(&out.join("study.json"));
     let names: Vec<&str> = manifest["runs"]
         .as_array()
         .unwrap()
@@ -107,7 +90,7 @@ fn sweep_writes_manifest_and_one_folder_per_run_and_resumes_after_a_kill() {
     let before = fs::read(out.join(NAMES[1]).join("summary.json")).unwrap();
     let loud: Vec<&str> = args.iter().copied().filter(|a| *a != "--quiet").collect();
     let stdout = run_ok(&loud);
-    assert!(stdout.contains("4 already finished, 0 to run"), "{stdout}");
+    assert!(stdout.contains("4 runs, 4 finished, 0 to run"), "{stdout}");
     assert_eq!(
         fs::read(out.join(NAMES[1]).join("summary.json")).unwrap(),
         before
@@ -127,14 +110,6 @@ fn processes_naming(path: &Path) -> Vec<u32> {
                 .then_some(pid)
         })
         .collect()
-}
-
-fn signal(sig: &str, target: &str) {
-    assert!(Command::new("kill")
-        .args(["-s", sig, "--", target])
-        .status()
-        .unwrap()
-        .success());
 }
 
 #[test]
@@ -187,7 +162,7 @@ fn shards_split_the_grid_and_aggregate_reads_them_together() {
     let args = with(&grid("2"), &["--out", s(&out), "--seeds", "1..2"]);
     run_ok(&with(&args, &["--shard", "1/3"]));
     let done = |n: &str| out.join(n).join("summary.json").exists();
-    let manifest = json(&out.join("sweep.json"));
+    let manifest = json(&out.join("study.json"));
     let names: Vec<String> = manifest["runs"]
         .as_array()
         .unwrap()
@@ -273,14 +248,16 @@ fn aggregate_refuses_runs_of_another_grid() {
     let (ok, _, stderr) = run(&["aggregate", s(&out)]);
     assert!(!ok);
     assert!(
-        stderr.contains("stray is a run that is not in sweep.json's grid"),
+        stderr.contains("stray is a run that is not in study.json's grid"),
         "{stderr}"
     );
-    let (ok, _, stderr) = run(&with(&grid("1"), &["--out", s(&out), "--seq-lens", "6"]));
-    assert!(!ok);
-    assert!(stderr.contains("holds another sweep"), "{stderr}");
-    let (ok, _, stderr) = run(&["aggregate", s(tmp.path())]);
-    assert!(!ok && stderr.contains("has no sweep.json"), "{stderr}");
+    let empty = tmp.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let (ok, _, stderr) = run(&["aggregate", s(&empty)]);
+    assert!(
+        !ok && stderr.contains("holds no study (no study.json and no finished runs)"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -302,7 +279,7 @@ fn a_second_sweep_on_the_same_folder_leaves_running_runs_alone() {
     let (ok, _, stderr) = run(&args);
     assert!(!ok, "the second sweep must say it left a run alone");
     assert!(
-        stderr.contains("1 run(s) were being run by another sweep"),
+        stderr.contains("1 run(s) were being run by another process"),
         "{stderr}"
     );
     assert!(first.wait().unwrap().success());
@@ -406,7 +383,7 @@ fn a_sweep_whose_console_closes_finishes_its_runs() {
     )
     .unwrap();
     // The reader is gone, as with `rnn-lab sweep | head -1`.
-    assert!(first.starts_with("sweep "), "{first}");
+    assert!(first.starts_with("study "), "{first}");
     let status = sweep.wait().unwrap();
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut sweep.stderr.take().unwrap(), &mut stderr).unwrap();
@@ -427,7 +404,9 @@ fn a_sweep_never_writes_into_a_folder_that_is_not_a_sweep() {
     let (ok, _, stderr) = run(&with(&grid("1"), &["--out", s(&out)]));
     assert!(!ok);
     assert!(
-        stderr.contains("is not empty and holds no sweep.json; sweep into a new or empty folder"),
+        stderr.contains(
+            "is not empty and holds no study.json; make a study in a new or empty folder"
+        ),
         "{stderr}"
     );
     assert_eq!(fs::read_dir(&out).unwrap().count(), 1, "nothing added");

@@ -2,23 +2,27 @@
 //! and plans, the library called, its outcome written. Defaults come from
 //! the library (`src/config/defaults.json`), never from here.
 
-use std::{io::Write, path::PathBuf};
+use std::{
+    io::Write,
+    path::{Path, PathBuf},
+};
 
-use anyhow::{bail, Result};
+use anyhow::{bail, Context, Result};
 use clap::Args;
 use serde_json::{Map, Value};
 
-use super::args::{apply_single, flag, ExecArgs, RunArgs, RunOutputArgs};
-use rnn_lab::config::{Cell, Execution, InitScheme, Task};
+use super::args::{apply_single, ExecArgs, RunArgs, RunOutputArgs};
+use rnn_lab::config::{value_text, Execution};
 use rnn_lab::nn::device;
 use rnn_lab::run::{execute, failures, Job, Plan};
 use rnn_lab::stats::DEFAULT_VAL_THRESHOLD;
 use rnn_lab::store::RunFile;
 use rnn_lab::study::aggregate::{self, CellStats};
-use rnn_lab::study::grid::{Grid, Shard};
+use rnn_lab::study::grid::{Grid, CANONICAL_AXES};
+use rnn_lab::study::manifest::Manifest;
 use rnn_lab::study::packing::PackSize;
-use rnn_lab::study::reproduce::{self, ReproduceConfig, ReproduceOptions};
-use rnn_lab::study::sweep::{self, SweepOptions};
+use rnn_lab::study::shard::Shard;
+use rnn_lab::study::{run_study, StudyOptions};
 use rnn_lab::TrainConfig;
 
 #[derive(Args)]
@@ -58,13 +62,14 @@ pub fn train(a: TrainArgs, console: &mut dyn Write) -> Result<()> {
     };
     let config = a.run.apply(&base)?;
     let out = a.output.out.unwrap_or_else(|| Job::default_out(&config));
+    let quiet = a.output.quiet;
     let plan = Plan {
         execution: a.exec.apply(Execution::default()),
         force: a.output.force,
         quiet: a.output.quiet,
         jobs: vec![Job {
             config,
-            out,
+            out: out.clone(),
             init_from: a.init_from,
             save_init: a.save_init,
             save_data: a.save_data,
@@ -72,6 +77,14 @@ pub fn train(a: TrainArgs, console: &mut dyn Write) -> Result<()> {
     };
     let mut results = execute(&plan.check()?, console)?;
     results.pop().expect("one run")?;
+    if !quiet {
+        // Best effort: the run is written whether or not anyone reads this.
+        let _ = writeln!(
+            console,
+            "wrote {}: history.csv, summary.json, predictions.csv, model.safetensors",
+            out.display()
+        );
+    }
     Ok(())
 }
 
@@ -115,80 +128,14 @@ pub fn train_pack(a: TrainPackArgs, console: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
-/// The settings of a study that are not its axes: each given one must have
-/// a single value.
-fn fixed_settings(
-    mut given: Map<String, Value>,
-    axes: &[&str],
-    base: TrainConfig,
-) -> Result<TrainConfig> {
-    for axis in axes {
-        given.remove(*axis);
-    }
-    let hint = format!(
-        "the axes of a study are {}",
-        axes.iter().map(|a| flag(a)).collect::<Vec<_>>().join(", ")
-    );
-    apply_single(given, &base, &hint)
-}
-
-/// The values given for `setting`, or `default`.
-fn axis<T: serde::de::DeserializeOwned>(
-    given: &Map<String, Value>,
-    setting: &str,
-    default: Vec<T>,
-) -> Result<Vec<T>> {
-    match given.get(setting) {
-        Some(values) => Ok(serde_json::from_value(values.clone())?),
-        None => Ok(default),
-    }
-}
-
+/// How a study runs (`reproduce` and `sweep` alike).
 #[derive(Args)]
-#[command(args_override_self = true)]
-pub struct ReproduceArgs {
-    #[command(flatten)]
-    exec: ExecArgs,
-    /// Runs trained together as one pack: auto (per model and device, see
-    /// README, Speed) or a number; 1 trains each run alone.
-    #[arg(long, default_value = "auto")]
-    pack: PackSize,
-    /// Output folder; runs go to <out>/<model>/seed-<seed>.
-    #[arg(long, default_value = "runs/reproduce")]
-    out: PathBuf,
-    /// Replace the run files in non-empty run folders.
+pub struct StudyArgs {
+    /// Start from the grid in this JSON file ({"base": settings, "axes":
+    /// {setting: [values]}}, or a study.json); the run flags given apply on
+    /// top: a flag replaces that axis, or that fixed setting.
     #[arg(long)]
-    force: bool,
-    /// Print only the final table.
-    #[arg(long, short)]
-    quiet: bool,
-    #[command(flatten)]
-    run: RunArgs,
-}
-
-/// reproduce's own defaults: the blog's two models, seed 1.
-pub const REPRODUCE_MODELS: [Cell; 2] = [Cell::Rnn, Cell::Lstm];
-
-pub fn reproduce(a: ReproduceArgs, console: &mut dyn Write) -> Result<()> {
-    let given = a.run.given();
-    let config = ReproduceConfig {
-        models: axis(&given, "model", REPRODUCE_MODELS.to_vec())?,
-        seeds: axis(&given, "seed", vec![TrainConfig::default().seed])?,
-        base: fixed_settings(given, &["model", "seed"], TrainConfig::default())?,
-        pack: a.pack,
-    };
-    let opts = ReproduceOptions {
-        execution: a.exec.apply(Execution::default()),
-        force: a.force,
-        quiet: a.quiet,
-    };
-    reproduce::reproduce(&config, &a.out, &opts, console)?;
-    Ok(())
-}
-
-#[derive(Args)]
-#[command(args_override_self = true)]
-pub struct SweepArgs {
+    grid: Option<PathBuf>,
     #[command(flatten)]
     exec: ExecArgs,
     /// Processes at once; on a GPU they share it.
@@ -198,135 +145,217 @@ pub struct SweepArgs {
     /// see README, Speed) or a number; 1 trains each run alone.
     #[arg(long, default_value = "auto")]
     pack: PackSize,
-    /// Run only the K-th of N disjoint slices of the grid [default: from
-    /// SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT, else the whole grid].
+    /// Run only the K-th of N disjoint slices of the study [default: from
+    /// SLURM_ARRAY_TASK_ID / SLURM_ARRAY_TASK_COUNT, else all of it].
     #[arg(long)]
     shard: Option<Shard>,
-    /// The sweep folder: sweep.json, logs/ and one folder per run.
-    #[arg(long, default_value = "runs/sweep")]
-    out: PathBuf,
+    /// Train the study's finished runs again too.
+    #[arg(long)]
+    force: bool,
+    /// List the runs and packs that would start, and what is done; start
+    /// nothing, write nothing.
+    #[arg(long)]
+    dry_run: bool,
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
+}
+
+#[derive(Args)]
+#[command(args_override_self = true)]
+pub struct ReproduceArgs {
+    /// The study folder: study.json, logs/, one folder per run, the tables.
+    #[arg(long, default_value = "runs/reproduce")]
+    out: PathBuf,
+    #[command(flatten)]
+    study: StudyArgs,
     #[command(flatten)]
     run: RunArgs,
 }
 
-/// Each run setting's default in `command`, as `--help` shows it: the
-/// library's defaults, and a study's default axes.
-pub fn setting_defaults(command: &str) -> Result<Map<String, Value>> {
-    let mut defaults = match serde_json::to_value(TrainConfig::default())? {
-        Value::Object(map) => map,
-        _ => unreachable!("a config is an object"),
-    };
-    let list = |v: Value| -> Value {
-        match v {
-            Value::Array(items) => Value::String(
-                items
-                    .iter()
-                    .map(|i| i.as_str().map_or(i.to_string(), str::to_owned))
-                    .collect::<Vec<_>>()
-                    .join(","),
-            ),
-            other => other,
-        }
-    };
-    match command {
-        "reproduce" => {
-            defaults.insert(
-                "model".into(),
-                list(serde_json::to_value(REPRODUCE_MODELS)?),
-            );
-        }
-        "sweep" => {
-            let grid = sweep_grid(Map::new())?;
-            for (setting, values) in [
-                ("task", serde_json::to_value(&grid.tasks)?),
-                ("model", serde_json::to_value(&grid.models)?),
-                ("init", serde_json::to_value(&grid.inits)?),
-                ("seq_len", serde_json::to_value(&grid.seq_lens)?),
-                ("seed", serde_json::to_value(&grid.seeds)?),
-            ] {
-                defaults.insert(setting.into(), list(values));
-            }
-        }
-        _ => {}
-    }
-    Ok(defaults)
+#[derive(Args)]
+#[command(args_override_self = true)]
+pub struct SweepArgs {
+    /// The study folder: study.json, logs/, one folder per run, the tables.
+    #[arg(long, default_value = "runs/sweep")]
+    out: PathBuf,
+    #[command(flatten)]
+    study: StudyArgs,
+    #[command(flatten)]
+    run: RunArgs,
 }
 
-/// The sweep's axes and their defaults: the long-term-dependency study.
-pub fn sweep_grid(given: Map<String, Value>) -> Result<Grid> {
+/// reproduce's axes: the blog's two models, one seed, its length.
+fn reproduce_axes() -> Map<String, Value> {
+    let d = TrainConfig::default();
+    json_map(serde_json::json!({
+        "task": [d.task], "model": ["rnn", "lstm"], "init": [d.init],
+        "seq_len": [d.seq_len], "seed": [d.seed],
+    }))
+}
+
+/// sweep's axes: the long-term-dependency study.
+fn sweep_axes() -> Map<String, Value> {
+    json_map(serde_json::json!({
+        "task": ["multiply"], "model": ["rnn", "lstm", "gru"], "init": ["keras"],
+        "seq_len": [10, 25, 50, 100, 200], "seed": [1, 2, 3],
+    }))
+}
+
+fn json_map(v: Value) -> Map<String, Value> {
+    match v {
+        Value::Object(m) => m,
+        _ => unreachable!("an object"),
+    }
+}
+
+/// The grid a study command asks for: the grid file's (or the command's
+/// defaults), with every run flag given applied: a canonical axis or a
+/// list replaces that axis, a single value fixes that setting.
+fn study_grid(
+    file: Option<&Path>,
+    defaults: Map<String, Value>,
+    given: Map<String, Value>,
+) -> Result<Grid> {
+    let mut grid = match file {
+        Some(path) => read_grid(path)?,
+        None => Grid {
+            base: TrainConfig::default(),
+            axes: defaults,
+        },
+    };
+    let mut fixed = Map::new();
+    for (setting, values) in given {
+        let many = values.as_array().is_some_and(|v| v.len() > 1);
+        if CANONICAL_AXES.contains(&setting.as_str()) || many {
+            grid.axes.insert(setting, values);
+        } else {
+            grid.axes.remove(&setting);
+            fixed.insert(setting, values);
+        }
+    }
+    grid.base = apply_single(fixed, &grid.base, "")?;
+    Ok(grid)
+}
+
+/// A grid file: a grid, or a study's manifest (its runs' settings).
+fn read_grid(path: &Path) -> Result<Grid> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read --grid {}", path.display()))?;
+    if let Ok(grid) = serde_json::from_str::<Grid>(&text) {
+        return Ok(grid);
+    }
+    let manifest: Manifest = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "--grid {} is neither a grid ({{\"base\", \"axes\"}}) nor a study.json",
+            path.display()
+        )
+    })?;
     Ok(Grid {
-        tasks: axis(&given, "task", vec![Task::Multiply])?,
-        models: axis(&given, "model", vec![Cell::Rnn, Cell::Lstm, Cell::Gru])?,
-        inits: axis(&given, "init", vec![InitScheme::Keras])?,
-        seq_lens: axis(&given, "seq_len", vec![10, 25, 50, 100, 200])?,
-        seeds: axis(&given, "seed", vec![1, 2, 3])?,
-        base: fixed_settings(
-            given,
-            &["task", "model", "init", "seq_len", "seed"],
-            TrainConfig::default(),
-        )?,
+        axes: manifest.varying(),
+        base: manifest.base,
     })
 }
 
-pub fn sweep(a: SweepArgs, console: &mut dyn Write) -> Result<()> {
-    let grid = sweep_grid(a.run.given())?;
-    let shard = match a.shard {
+fn run_study_command(
+    out: &Path,
+    study: StudyArgs,
+    grid: Grid,
+    console: &mut dyn Write,
+) -> Result<()> {
+    let shard = match study.shard {
         Some(s) => s,
         None => Shard::from_slurm(|k| std::env::var(k).ok())?.unwrap_or(Shard::ALL),
     };
-    let opts = SweepOptions {
-        jobs: a.jobs,
-        device: a.exec.device.unwrap_or(Execution::default().device),
-        threads: a.exec.threads,
+    let opts = StudyOptions {
+        jobs: study.jobs,
+        device: study.exec.device.unwrap_or(Execution::default().device),
+        threads: study.exec.threads,
         shard,
-        pack: a.pack,
-        quiet: a.quiet,
+        pack: study.pack,
+        force: study.force,
+        dry_run: study.dry_run,
+        quiet: study.quiet,
         exe: std::env::current_exe()?,
     };
-    let outcome = sweep::sweep(&grid, &a.out, &opts, console)?;
-    if !a.quiet {
+    let outcome = run_study(&grid, out, &opts, console)?;
+    if !study.quiet && !study.dry_run {
         // Best effort: a closed console must not turn the outcome into success.
         let _ = writeln!(
             console,
-            "sweep: {} finished now, {} were already finished, {} failed, {} left",
+            "study: {} finished now, {} were already finished, {} failed, {} left",
             outcome.finished,
             outcome.skipped,
             outcome.failed.len(),
             outcome.left()
         );
     }
-    outcome.into_result(&a.out)
+    outcome.into_result(out)
+}
+
+pub fn reproduce(a: ReproduceArgs, console: &mut dyn Write) -> Result<()> {
+    let grid = study_grid(a.study.grid.as_deref(), reproduce_axes(), a.run.given())?;
+    run_study_command(&a.out, a.study, grid, console)
+}
+
+pub fn sweep(a: SweepArgs, console: &mut dyn Write) -> Result<()> {
+    let grid = study_grid(a.study.grid.as_deref(), sweep_axes(), a.run.given())?;
+    run_study_command(&a.out, a.study, grid, console)
+}
+
+/// Each run setting's default in `command`, as `--help` shows it: the
+/// library's defaults, and a study's default axes.
+pub fn setting_defaults(command: &str) -> Result<Map<String, Value>> {
+    let mut defaults = json_map(serde_json::to_value(TrainConfig::default())?);
+    let axes = match command {
+        "reproduce" => reproduce_axes(),
+        "sweep" => sweep_axes(),
+        _ => Map::new(),
+    };
+    for (setting, values) in axes {
+        let shown: Vec<String> = values
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(value_text)
+            .collect();
+        defaults.insert(setting, Value::String(shown.join(",")));
+    }
+    Ok(defaults)
 }
 
 #[derive(Args)]
 pub struct AggregateArgs {
-    /// A sweep folder (with sweep.json).
-    dir: PathBuf,
+    /// Study folders (a sweep, a reproduction, several shards copied into
+    /// one, or older folders of runs); several are read as sets side by side.
+    #[arg(required = true)]
+    dirs: Vec<PathBuf>,
+    /// Where to write the tables [default: the first folder].
+    #[arg(long)]
+    out: Option<PathBuf>,
     /// val_loss that counts as learned (learned share, epochs to learn).
     #[arg(long, default_value_t = DEFAULT_VAL_THRESHOLD)]
     val_threshold: f64,
-    /// Fail (exit 1) when any run of the grid is missing, after writing
+    /// Fail (exit 1) when any run of the studies is missing, after writing
     /// the tables: for scripts and CI.
     #[arg(long)]
     complete: bool,
 }
 
 pub fn aggregate(a: AggregateArgs, console: &mut dyn Write) -> Result<()> {
-    let (rows, md) = aggregate::write(&a.dir, a.val_threshold)?;
+    let out = a.out.clone().unwrap_or_else(|| a.dirs[0].clone());
+    let rows = aggregate::write(&a.dirs, a.val_threshold, &out)?;
     write!(console, "{}", aggregate::markdown(&rows, a.val_threshold))?;
     writeln!(
         console,
         "aggregate: wrote {}, aggregate.csv and aggregate.json",
-        md.display()
+        out.join("aggregate.md").display()
     )?;
     let missing = CellStats::missing_total(&rows);
     if a.complete && missing > 0 {
         bail!(
-            "{missing} run(s) of the grid in {} are missing (see the missing column); run the sweep's missing shards, then aggregate again",
-            a.dir.display()
+            "{missing} run(s) of the grid in {} are missing (see the missing column); run the study's missing shards, then aggregate again",
+            a.dirs.iter().map(|d| d.display().to_string()).collect::<Vec<_>>().join(", ")
         );
     }
     Ok(())

@@ -18,14 +18,19 @@ pub struct ModelSpec {
 }
 
 impl ModelSpec {
-    pub fn for_config(config: &TrainConfig) -> ModelSpec {
+    /// A stack of `layers` x `units` of `cell` on the tasks' two features.
+    pub fn new(cell: Cell, units: i64, layers: i64, init: InitScheme) -> ModelSpec {
         ModelSpec {
-            cell: config.model,
+            cell,
             input_size: INPUT_SIZE,
-            units: config.units,
-            layers: config.layers,
-            init: config.init,
+            units,
+            layers,
+            init,
         }
+    }
+
+    pub fn for_config(config: &TrainConfig) -> ModelSpec {
+        ModelSpec::new(config.model, config.units, config.layers, config.init)
     }
 
     /// Gate blocks stacked in libtorch's weight matrices.
@@ -132,13 +137,7 @@ mod tests {
     use super::*;
 
     fn spec(cell: Cell, init: InitScheme) -> ModelSpec {
-        ModelSpec {
-            cell,
-            input_size: 2,
-            units: 30,
-            layers: 2,
-            init,
-        }
+        ModelSpec::new(cell, 30, 2, init)
     }
 
     #[test]

@@ -44,6 +44,18 @@ pub fn name(device: Device) -> String {
     }
 }
 
+/// The device a run uses, as a header line names it; `--device auto`
+/// says what it chose and why, so a missing GPU is never silent.
+pub fn announce(spec: DeviceSpec, device: Device) -> String {
+    match (spec, device) {
+        (DeviceSpec::Auto, Device::Cpu) => {
+            "cpu (--device auto: no CUDA device visible to libtorch)".into()
+        }
+        (DeviceSpec::Auto, d) => format!("{} (--device auto)", name(d)),
+        (_, d) => name(d),
+    }
+}
+
 /// What computed a run on `device`.
 pub fn versions(device: Device) -> Versions {
     let cuda = device.is_cuda();

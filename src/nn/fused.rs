@@ -148,13 +148,7 @@ mod tests {
     use crate::nn::seed::rng_lock;
 
     fn spec(cell: Cell, init: InitScheme) -> ModelSpec {
-        ModelSpec {
-            cell,
-            input_size: 2,
-            units: 30,
-            layers: 2,
-            init,
-        }
+        ModelSpec::new(cell, 30, 2, init)
     }
 
     fn model(s: ModelSpec, seed: u64) -> FusedModel {
@@ -196,13 +190,7 @@ mod tests {
     #[test]
     fn forward_shapes() {
         for cell in [Cell::Rnn, Cell::Lstm, Cell::Gru] {
-            let s = ModelSpec {
-                cell,
-                input_size: 2,
-                units: 7,
-                layers: 3,
-                init: InitScheme::Keras,
-            };
+            let s = ModelSpec::new(cell, 7, 3, InitScheme::Keras);
             let m = model(s, 1);
             let x = {
                 let _rng = rng_lock(); // other tests seed and draw concurrently

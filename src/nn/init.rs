@@ -83,13 +83,7 @@ mod tests {
     use super::*;
 
     fn spec(cell: Cell, init: InitScheme) -> ModelSpec {
-        ModelSpec {
-            cell,
-            input_size: 2,
-            units: 30,
-            layers: 2,
-            init,
-        }
+        ModelSpec::new(cell, 30, 2, init)
     }
 
     fn by_name(w: &Weights) -> HashMap<&str, &Tensor> {

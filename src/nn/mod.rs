@@ -7,6 +7,7 @@ pub mod device;
 pub mod elman;
 pub mod fused;
 pub mod init;
+pub mod kernel;
 pub mod network;
 pub mod optim;
 pub mod packed;

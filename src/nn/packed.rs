@@ -254,13 +254,7 @@ mod tests {
     use crate::nn::weights::copy;
 
     fn spec(cell: Cell, init: InitScheme) -> ModelSpec {
-        ModelSpec {
-            cell,
-            input_size: 2,
-            units: 6,
-            layers: 2,
-            init,
-        }
+        ModelSpec::new(cell, 6, 2, init)
     }
 
     /// Each member's prediction and gradient equal its own single model's

@@ -15,7 +15,7 @@ use crate::nn::data::{Dataset, Split};
 use crate::nn::init::draw_weights;
 use crate::nn::optim::Optimizer;
 use crate::nn::weights::{save_named, Weights};
-use crate::nn::{device, network};
+use crate::nn::{device, kernel};
 use crate::store::console::Console;
 use crate::store::text::final_report;
 use crate::store::{HistoryFile, PackRecord, RunDir, Summary, HISTORY};
@@ -84,7 +84,7 @@ pub fn execute(plan: &CheckedPlan, console: &mut dyn Write) -> Result<Vec<Result
     let data = PackData::stack(&splits, plan.device)?;
     let specs: Vec<_> = plan.jobs.iter().map(|j| j.spec).collect();
     let weights = members.iter().map(|m| shallow(&m.weights)).collect();
-    let net = network::build(&specs, weights, plan.device)?;
+    let net = kernel::build(&specs, weights, plan.device)?;
     let config = &plan.jobs[0].job.config;
     let mut opt = Optimizer::new(net.var_store(), config)?;
 
@@ -195,7 +195,7 @@ fn shallow(weights: &Weights) -> Weights {
 /// The first console line: the model and its data for a lone run, the
 /// pack's members for several.
 fn header(plan: &CheckedPlan) -> String {
-    let device = device::name(plan.device);
+    let device = device::announce(plan.execution.device, plan.device);
     let c = &plan.jobs[0].job.config;
     if let [job] = plan.jobs.as_slice() {
         let sizes = c.split_sizes();

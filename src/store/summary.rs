@@ -140,6 +140,42 @@ impl FinishedRun {
 }
 
 #[cfg(test)]
+impl Summary {
+    /// A summary of a made-up finished run of `config`, for tests of what
+    /// reads summaries.
+    pub fn example(config: TrainConfig, correctness: f64, history: &[EpochRecord]) -> Summary {
+        let last = history.last().map_or(0.1, |r| r.val_loss);
+        Summary {
+            split: config.split_sizes(),
+            config,
+            device: "cpu".into(),
+            threads: Some(1),
+            versions: Versions {
+                rnn_lab: "t".into(),
+                tch: "t".into(),
+                libtorch: "t".into(),
+                cuda_runtime: None,
+                cudnn: None,
+            },
+            parameters: 1,
+            epochs_run: history.len() as i64,
+            final_loss: last,
+            final_val_loss: last,
+            test_mse: 0.5,
+            baseline_mse: Some(0.05),
+            correctness,
+            test_failures: 0,
+            test_rows: 440,
+            seconds_per_epoch: 1.0,
+            train_seconds_per_epoch: 1.0,
+            seconds_total: 1.0,
+            pack: None,
+            init_from: None,
+        }
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -137,7 +137,7 @@ mod tests {
     use crate::config::{Cell, InitScheme, ModelSpec};
     use crate::nn::data::Dataset;
     use crate::nn::init::draw_weights;
-    use crate::nn::network;
+    use crate::nn::kernel;
 
     #[derive(Default)]
     struct Collect(Vec<(usize, EpochRecord)>, usize);
@@ -184,7 +184,7 @@ mod tests {
             .zip(configs)
             .map(|(s, c)| draw_weights(s, c.seed))
             .collect();
-        let net = network::build(&specs, weights, Device::Cpu).unwrap();
+        let net = kernel::build(&specs, weights, Device::Cpu).unwrap();
         let orders: Vec<_> = configs
             .iter()
             .map(|c| orders::batch_orders(c.seed, data.rows, c.epochs))

@@ -132,3 +132,31 @@ pub fn largest_relative_loss(a: &[(f64, f64)], b: &[(f64, f64)]) -> f64 {
         .map(|(x, y)| (x - y).abs() / y.abs())
         .fold(0.0, f64::max)
 }
+
+/// Epochs a run folder's history.csv holds.
+pub fn history_rows(dir: &Path) -> usize {
+    fs::read_to_string(dir.join("history.csv"))
+        .map(|t| t.lines().count().saturating_sub(1))
+        .unwrap_or(0)
+}
+
+/// Waits up to a minute for `done`, or fails naming `what`.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !done() {
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Sends `sig` (INT, TERM, KILL) to `target` (a pid, or -pgid).
+pub fn signal(sig: &str, target: &str) {
+    assert!(Command::new("kill")
+        .args(["-s", sig, "--", target])
+        .status()
+        .unwrap()
+        .success());
+}

@@ -1,0 +1,54 @@
+//! The published single runs a reproduction is read against: the blog's
+//! and the Keras textbook's that it follows (test correctness, percent).
+
+use crate::config::{Cell, InitScheme, Task, TrainConfig};
+
+/// The blog's and the textbook's correctness for `cell`, where published.
+pub fn published(cell: Cell) -> (Option<f64>, Option<f64>) {
+    match cell {
+        Cell::Rnn => (None, Some(9.32)),
+        Cell::Lstm => (Some(92.95), Some(94.77)),
+        Cell::Gru => (None, Some(98.86)),
+    }
+}
+
+/// The published numbers for runs of `config`'s cell, when `config` is
+/// the blog's experiment (its task, length, init and sizes; any seed).
+pub fn published_for(config: &TrainConfig) -> Option<(Option<f64>, Option<f64>)> {
+    let blog = TrainConfig {
+        model: config.model,
+        seed: config.seed,
+        adam: config.adam,
+        ..TrainConfig::default()
+    };
+    (*config == blog && config.task == Task::Multiply && config.init == InitScheme::Keras)
+        .then(|| published(config.model))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_blogs_experiment_has_published_numbers() {
+        let lstm = TrainConfig {
+            seed: 7,
+            ..TrainConfig::default()
+        };
+        assert_eq!(published_for(&lstm), Some((Some(92.95), Some(94.77))));
+        assert_eq!(
+            published_for(&TrainConfig {
+                epochs: 50,
+                ..lstm.clone()
+            }),
+            None
+        );
+        assert_eq!(
+            published_for(&TrainConfig {
+                seq_len: 50,
+                ..lstm
+            }),
+            None
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! What a shard of a study still has to run: its finished runs are skipped,
+//! cut-off ones restart, and a folder holding a run of other settings than
+//! the manifest lists is refused by name (never silently retrained). The
+//! runs to do are grouped into packs, one child process each.
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use tch::Device;
+
+use super::grid::RunSpec;
+use super::manifest::MANIFEST;
+use super::packing::{group, PackSize};
+use super::prepare::Study;
+use super::shard::Shard;
+use crate::config::{value_text, TrainConfig};
+use crate::run::MAX_PACK;
+use crate::store::FinishedRun;
+
+/// This shard's runs and which of them are still to run.
+pub struct Queue {
+    pub in_shard: usize,
+    /// Finished already.
+    pub done: usize,
+    pub todo: Vec<RunSpec>,
+}
+
+/// Whether `dir` holds a finished run of exactly `config`, its weights
+/// drawn from its seed as a study's are.
+pub fn is_done(dir: &Path, run: &RunSpec) -> bool {
+    FinishedRun::read(&dir.join(&run.name))
+        .ok()
+        .flatten()
+        .is_some_and(|r| r.summary.config == run.config && r.summary.init_from.is_none())
+}
+
+/// This shard's runs of `study`; with `force`, finished runs are done again.
+pub fn queue(study: &Study, shard: Shard, force: bool) -> Result<Queue> {
+    let mine: Vec<&RunSpec> = study
+        .manifest
+        .runs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| shard.owns(*i))
+        .map(|(_, r)| r)
+        .collect();
+    let mut todo = Vec::new();
+    for run in &mine {
+        let folder = study.dir.join(&run.name);
+        let finished = match FinishedRun::read(&folder) {
+            Ok(f) => f,
+            Err(_) if force => None,
+            Err(e) => return Err(e.context("pass --force to train that run again")),
+        };
+        match finished {
+            Some(f) if force => drop(f),
+            Some(f) if f.summary.init_from.is_some() => bail!(
+                "{} holds a run that started from a weights file, not one of this study's; \
+                 move it away, or pass --force to train it again",
+                folder.display()
+            ),
+            Some(f) if f.summary.config != run.config => bail!(
+                "{} holds a run of other settings than {MANIFEST} lists for it ({}); \
+                 move it away, or pass --force to train it again",
+                folder.display(),
+                differences(&f.summary.config, &run.config)
+            ),
+            Some(_) => continue,
+            None => {}
+        }
+        todo.push((*run).clone());
+    }
+    Ok(Queue {
+        in_shard: mine.len(),
+        done: mine.len() - todo.len(),
+        todo,
+    })
+}
+
+/// "epochs 3 (study: 5)" for each setting that differs.
+fn differences(found: &TrainConfig, listed: &TrainConfig) -> String {
+    let (a, b) = (
+        serde_json::to_value(found).unwrap_or_default(),
+        serde_json::to_value(listed).unwrap_or_default(),
+    );
+    a.as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, v)| b.get(k.as_str()) != Some(v))
+        .map(|(k, v)| {
+            format!(
+                "{k} {} (study: {})",
+                value_text(v),
+                b.get(k.as_str()).map_or("–".into(), value_text)
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The runs to do in packs: runs that can share a step, at most `pack`'s
+/// size for their cell on `device`, in the study's order.
+pub fn packs(todo: &[RunSpec], pack: PackSize, device: Device) -> Vec<Vec<RunSpec>> {
+    group(todo.to_vec(), MAX_PACK, |r| &r.config)
+        .into_iter()
+        .flat_map(|p| {
+            let size = pack.members(p[0].config.model, device).max(1);
+            p.chunks(size).map(<[RunSpec]>::to_vec).collect::<Vec<_>>()
+        })
+        .collect()
+}
