@@ -9,6 +9,8 @@
 #   scripts/bench-pack.sh [--device cpu|cuda] [--epochs E] [--seeds S] [--jobs J] [--pack P] [--models rnn,lstm,gru] [--json PATH]
 #   defaults: cpu, 4 epochs, S 4, J = cores, P 32; results/bench-pack-<device>.json
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+help_if_asked "$@"
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 device=cpu epochs=4 seeds=4 jobs=$(nproc) pack=32 models=rnn,lstm,gru json=
 while [ $# -gt 0 ]; do
@@ -26,7 +28,7 @@ done
 json=${json:-$root/results/bench-pack-${device%%:*}.json}
 bin=${RNN_LAB_BIN:-$root/target/release/rnn-lab}
 python=${PYTHON:-$root/.venv/bin/python}
-[ -x "$bin" ] || (cd "$root" && cargo build --release --quiet)
+[ -x "$bin" ] || build_rnn_lab "$root"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 common=(--epochs "$epochs" --device "$device" --quiet)

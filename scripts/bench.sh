@@ -7,6 +7,8 @@
 #   scripts/bench.sh [--device cpu|cuda] [--threads N] [--epochs N] [--reps N] [--json PATH]
 #   RNN_LAB_BIN=path/to/rnn-lab   use this binary instead of building one
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+help_if_asked "$@"
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 device=cpu threads=1 epochs=6 reps=3 json=
 while [ $# -gt 0 ]; do
@@ -23,7 +25,7 @@ json=${json:-$root/results/bench-${device%%:*}.json}
 python=${PYTHON:-$root/.venv/bin/python}
 if [ -z "${RNN_LAB_BIN:-}" ]; then
   "$root/scripts/setup.sh" >/dev/null
-  (cd "$root" && cargo build --release --quiet)
+  build_rnn_lab "$root"
   RNN_LAB_BIN=$root/target/release/rnn-lab
 fi
 work=$(mktemp -d)

@@ -1,23 +1,28 @@
 #!/bin/sh
-# Runs under the Python that scripts/setup.sh installed (.venv), or $PYTHON.
-''''exec "${PYTHON:-$(dirname "$0")/../.venv/bin/python}" "$0" "$@" # '''
-"""Tables over seeds, and tests that say whether a difference is real.
+# Runs under $PYTHON, else the Python scripts/setup.sh installed (.venv), else python3 (enough for --help).
+'''':; py="${PYTHON:-$(dirname "$0")/../.venv/bin/python}"; [ -x "$py" ] || py=python3; exec "$py" "$0" "$@" # '''
+__doc__ = """Tables over seeds, and tests that say whether a difference is real.
 
-    scripts/compare.py ROOT [ROOT ...] [--threshold 0.01] [--per-seed] [--pairs A:B,...]
+    scripts/compare.py ROOT [ROOT ...] [--by set|AXIS] [--threshold 0.01] [--per-seed] [--pairs A:B,...]
     scripts/compare.py results/blog-cpu results/lstm-more-seeds > comparison.md
+    scripts/compare.py runs/sweep --by model
 
-Each ROOT holds sets of runs, one folder per set (rnn-lab, reference,
-rnn-lab-torch-init, keras-blog, ...), each laid out <model>/seed-<n>/ with
-summary.json and history.csv (what `rnn-lab reproduce`, scripts/reference.py
-and scripts/keras_reference.py write). Sets of the same name in several
-ROOTs are merged; a seed may appear once per set.
+Each ROOT is a study (a sweep, a reproduction) or a folder of sets of runs
+(rnn-lab, reference, rnn-lab-torch-init, keras-blog, ...): any layout that
+rnn-lab, scripts/reference.py and scripts/keras_reference.py write (see
+scripts/runs.py for how sets and cells are found). Runs are grouped into
+cells by every setting that varies (model, task, length, init, ...); sets of
+the same name in several ROOTs are merged; a seed may appear once per set
+and cell.
 
-Per model and set: n, test correctness median [IQR], mean [95 % CI]
+Per cell and set: n, test correctness median [IQR], mean [95 % CI]
 (percentile bootstrap over seeds, 10000 resamples, seeded), min..max, the
 share of runs that learned (val_loss below --threshold by the last epoch)
 and the epochs they needed, median (range).
 
-Per model, every pair of sets, on correctness and on epochs to learn (a run
+Per cell, every pair of sets (or, with --by AXIS, per set and the other
+axes, every pair of that axis's values: --by model compares the cells
+within each length and task), on correctness and on epochs to learn (a run
 that never learned counts as one epoch past its last, which rank tests
 allow):
   - the same seeds in both (rnn-lab vs the PyTorch reference, lockstep
@@ -33,22 +38,16 @@ A difference is called real at p < 0.05; where the numbers of runs cannot
 reach that p at all, the table says so instead of "no difference".
 """
 import argparse
-import glob
-import json
 import math
 import os
 import sys
 from collections import defaultdict
 from itertools import combinations
 
-import numpy as np
-from scipy import stats
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import fail, guard, need  # noqa: E402
+from runs import cell_key, cell_label, load_runs, varying_axes  # noqa: E402
 
-PUBLISHED = {  # test correctness in percent, single unseeded Keras runs
-    "rnn": {"blog": None, "textbook": 9.32},
-    "lstm": {"blog": 92.95, "textbook": 94.77},
-    "gru": {"blog": None, "textbook": 98.86},
-}
 TITLES = {
     "rnn-lab": "rnn-lab, Keras init",
     "reference": "PyTorch reference, Keras init",
@@ -62,51 +61,11 @@ TITLES = {
     "rnn-lab-adam-keras": "rnn-lab, Keras's Adam",
     "rnn-lab-keras-weights": "rnn-lab, Keras's Adam, Keras-drawn weights",
 }
-MODELS = ["rnn", "lstm", "gru"]
 ALPHA = 0.05
 RESAMPLES = 10_000
 IN_STEP = 1e-4  # relative loss difference up to which a paired run counts as in step
 SEED = 0
-
-
-def read_history(path):
-    """[(loss, val_loss)] per epoch."""
-    import csv
-    with open(path) as f:
-        return [(float(r["loss"]), float(r["val_loss"])) for r in csv.DictReader(f)]
-
-
-class Run:
-    def __init__(self, folder, threshold):
-        summary = json.load(open(os.path.join(folder, "summary.json")))
-        self.seed = int(summary["config"]["seed"])
-        # Keras's blog path draws its own data and weights: its seed numbers
-        # name other runs than rnn-lab's, so it is never paired.
-        self.pairable = summary.get("path") != "blog"
-        self.correctness = float(summary["correctness"])
-        self.losses = read_history(os.path.join(folder, "history.csv"))
-        val = [v for _, v in self.losses]
-        below = [e for e, v in enumerate(val) if v < threshold]
-        self.epochs_to_learn = below[0] + 1 if below else None
-        # Censored: one epoch past the last, for rank tests.
-        self.epochs_rank = self.epochs_to_learn if below else len(val) + 1
-
-
-def load(roots, threshold):
-    """{set: {model: {seed: Run}}}, same-named sets of several roots merged."""
-    sets = defaultdict(lambda: defaultdict(dict))
-    for root in roots:
-        for summary in sorted(glob.glob(os.path.join(root, "*", "*", "seed-*", "summary.json"))):
-            folder = os.path.dirname(summary)
-            model = os.path.basename(os.path.dirname(folder))
-            label = os.path.basename(os.path.dirname(os.path.dirname(folder)))
-            run = Run(folder, threshold)
-            if run.seed in sets[label][model]:
-                sys.exit(f"compare: seed {run.seed} of {label}/{model} appears twice (in {folder})")
-            sets[label][model][run.seed] = run
-    if not sets:
-        sys.exit(f"compare: no runs (<set>/<model>/seed-<n>/summary.json) under {', '.join(roots)}")
-    return sets
+np = stats = None  # imported in main(), after --help
 
 
 def bootstrap_ci(samples, statistic):
@@ -122,7 +81,7 @@ def bootstrap_ci(samples, statistic):
     return res.confidence_interval.low, res.confidence_interval.high
 
 
-def describe(runs, threshold):
+def describe(runs):
     x = np.array([r.correctness for r in runs], dtype=float)
     n = len(x)
     learned = [r.epochs_to_learn for r in runs if r.epochs_to_learn is not None]
@@ -215,111 +174,164 @@ def title(label):
 
 
 def main():
+    global np, stats
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("roots", nargs="+", help="folders of sets of runs")
+    p.add_argument("roots", nargs="+", help="studies, or folders of sets of runs")
+    p.add_argument("--by", default="set", help="what to compare: set (default), or an axis such as model, seq_len")
     p.add_argument("--threshold", type=float, default=0.01, help="val_loss that counts as learned")
     p.add_argument("--per-seed", action="store_true", help="also list every seed's correctness per set")
     p.add_argument("--pairs", default="", metavar="A:B,...",
                    help="also list, per seed, the differences between these paired sets (e.g. keras-lockstep:rnn-lab-adam-keras)")
     args = p.parse_args()
-    sets = load(args.roots, args.threshold)
+    np, stats = need("numpy"), need("scipy.stats")
+    runs = load_runs(args.roots, args.threshold)
+    axes = varying_axes(runs)
+    labels = sorted({r.set for r in runs})
+    order = [s for s in TITLES if s in labels] + [s for s in labels if s not in TITLES]
+    if args.by != "set" and args.by not in axes:
+        fail(f"--by {args.by}: the axes that vary here are {', '.join(axes)} (or set)")
+    # sets[set][cell][seed] = Run
+    sets = defaultdict(lambda: defaultdict(dict))
+    for r in runs:
+        sets[r.set][cell_key(r, axes)][r.seed] = r
+    cells = sorted({cell_key(r, axes) for r in runs}, key=lambda k: [str(v) for v in k])
+    cells.sort(key=lambda k: MODEL_RANK.get(k[axes.index("model")], 9) if "model" in axes else 0)
     pairs = [tuple(x.split(":")) for x in args.pairs.split(",") if x]
     for pair in pairs:
         if len(pair) != 2 or any(s not in sets for s in pair):
-            p.error(f"--pairs: {':'.join(pair)} is not two sets of {', '.join(sorted(sets))}")
-    order = [s for s in TITLES if s in sets] + sorted(s for s in sets if s not in TITLES)
-    models = [m for m in MODELS if any(m in sets[s] for s in order)]
+            fail(f"--pairs: {':'.join(pair)} is not two sets of {', '.join(sorted(sets))}")
 
     print(f"Test correctness over seeds (share of the test rows within 0.04). Mean CI: percentile "
           f"bootstrap over seeds, {RESAMPLES} resamples, seed {SEED}. Learned: val_loss < {args.threshold} "
           f"by the last epoch.\n")
-    print("| model | set | n | correctness median [IQR] | mean [95 % CI] | min .. max | learned | "
+    print(f"| {', '.join(axes)} | set | n | correctness median [IQR] | mean [95 % CI] | min .. max | learned | "
           "epochs to learn: median (range) |")
     print("|---|---|---|---|---|---|---|---|")
-    for m in models:
+    for c in cells:
+        label = cell_label(c, axes)
+        published = next((r.published() for s in order for r in sets[s].get(c, {}).values()), {})
         for pub in ("blog", "textbook"):
-            if PUBLISHED[m][pub] is not None:
-                print(f"| {m} | {pub} (Keras, 1 unseeded run) | 1 | {PUBLISHED[m][pub]:.2f} % | – | – | – | – |")
+            if published.get(pub) is not None:
+                print(f"| {label} | {pub} (Keras, 1 unseeded run) | 1 | {published[pub]:.2f} % | – | – | – | – |")
         for s in order:
-            runs = sets[s].get(m)
-            if runs:
-                cells = describe(list(runs.values()), args.threshold)
-                print(f"| {m} | {title(s)} | {len(runs)} | " + " | ".join(cells) + " |")
+            found = sets[s].get(c)
+            if found:
+                print(f"| {label} | {title(s)} | {len(found)} | " + " | ".join(describe(list(found.values()))) + " |")
 
-    print("\nComparisons (first set minus second). Paired: the seeds both sets ran, Wilcoxon signed-rank; "
+    print("\nComparisons (first minus second). Paired: the seeds both ran, Wilcoxon signed-rank; "
           "independent: difference of medians, Mann-Whitney U. Epochs to learn: a run that never learned "
           f"counts as one epoch past its last. In step: the leading epochs whose loss and val_loss agree "
           f"within {IN_STEP:g} relative, median (range) over the paired seeds.\n")
-    print("| model | first | second | seeds | epochs in step | correctness difference, points [95 % CI] | "
+    what = ", ".join(axes) if args.by == "set" else ", ".join(["set"] + [a for a in axes if a != args.by])
+    print(f"| {what} | first | second | seeds | epochs in step | correctness difference, points [95 % CI] | "
           "verdict | epochs-to-learn difference | verdict |")
     print("|---|---|---|---|---|---|---|---|---|")
-    for m in models:
-        present = [s for s in order if sets[s].get(m)]
-        for s1, s2 in combinations(present, 2):
-            a, b = sets[s1][m], sets[s2][m]
-            pairable = all(r.pairable for r in list(a.values()) + list(b.values()))
-            if pairable and len(set(a) & set(b)) >= 2:
-                c_text, c_p, c_min, n = paired(a, b, "correctness")
-                e_text, e_p, e_min, _ = paired(a, b, "epochs_rank", lower_is_better=True)
-                kind = f"paired, {n}"
-                step = in_step(a, b)
-            else:
-                c_text, c_p, c_min = independent(a, b, "correctness")
-                e_text, e_p, e_min = independent(a, b, "epochs_rank")
-                kind = f"independent, {len(a)} vs {len(b)}"
-                step = "–"
-            print(f"| {m} | {title(s1)} | {title(s2)} | {kind} | {step} | {c_text} | {verdict(c_p, c_min)} | "
-                  f"{e_text} | {verdict(e_p, e_min)} |")
-        for pub in ("blog", "textbook"):
-            value = PUBLISHED[m][pub]
-            if value is None:
-                continue
-            for s in present:
-                x = np.array([r.correctness for r in sets[s][m].values()])
-                pval = float(stats.mannwhitneyu([value], x, alternative="two-sided").pvalue)
-                below = (x < value).mean() * 100
-                print(f"| {m} | {pub} ({value:.2f} %, 1 run) | {title(s)} | independent, 1 vs {len(x)} | – | "
-                      f"{signed(value - np.median(x))} (published above {below:.0f} % of seeds) | "
-                      f"{verdict(pval, min_p_mannwhitney(1, len(x)))} | – | – |")
+    for stratum, units in strata(sets, order, cells, axes, args.by):
+        for (u1, a), (u2, b) in combinations(units, 2):
+            compare_pair(stratum, u1, u2, a, b)
+        if args.by == "set":
+            published_rows(stratum, units)
 
     if args.per_seed:
-        print("\nPer seed: test correctness (%) and epochs to learn (– never).\n")
-        for m in models:
-            present = [s for s in order if sets[s].get(m)]
-            seeds = sorted(set().union(*(sets[s][m] for s in present)))
-            print(f"**{m}**\n")
-            print("| seed | " + " | ".join(title(s) for s in present) + " |")
-            print("|---|" + "---|" * len(present))
-            for seed in seeds:
-                cells = []
-                for s in present:
-                    r = sets[s][m].get(seed)
-                    cells.append("" if r is None else
-                                 f"{r.correctness:.2f} ({r.epochs_to_learn if r.epochs_to_learn else '–'})")
-                print(f"| {seed} | " + " | ".join(cells) + " |")
-            print()
-
+        per_seed(sets, order, cells, axes)
     for s1, s2 in pairs:
-        print(f"\nPer seed, {title(s1)} minus {title(s2)}: epochs in step (loss and val_loss within {IN_STEP:g} "
-              f"relative), test correctness (%) and epochs to learn (– never; differences count never as one "
-              f"epoch past the last).\n")
-        for m in MODELS:
-            a, b = sets[s1].get(m, {}), sets[s2].get(m, {})
-            seeds = sorted(set(a) & set(b))
-            if not seeds:
-                continue
-            print(f"**{m}**\n")
-            print(f"| seed | epochs in step | correctness: {title(s1)} | {title(s2)} | difference | "
-                  f"epochs to learn: {title(s1)} | {title(s2)} | difference |")
-            print("|---|---|---|---|---|---|---|---|")
-            for seed in seeds:
-                x, y = a[seed], b[seed]
-                learn = [r.epochs_to_learn if r.epochs_to_learn else "–" for r in (x, y)]
-                print(f"| {seed} | {epochs_in_step(x, y)} | {x.correctness:.2f} | {y.correctness:.2f} | "
-                      f"{signed(x.correctness - y.correctness)} | {learn[0]} | {learn[1]} | "
-                      f"{x.epochs_rank - y.epochs_rank:+d} |")
-            print()
+        seed_pairs(sets, cells, axes, s1, s2)
+
+
+MODEL_RANK = {"rnn": 0, "irnn": 1, "lstm": 2, "gru": 3}
+
+
+def strata(sets, order, cells, axes, by):
+    """[(label, [(unit title, {seed: Run})])]: what is compared within what."""
+    out = []
+    if by == "set":
+        for c in cells:
+            units = [(title(s), sets[s][c]) for s in order if sets[s].get(c)]
+            out.append((cell_label(c, axes), units))
+        return out
+    i = axes.index(by)
+    rest = [a for a in axes if a != by]
+    for s in order:
+        groups = defaultdict(list)
+        for c in cells:
+            if sets[s].get(c):
+                groups[c[:i] + c[i + 1:]].append((str(c[i]), sets[s][c]))
+        for key, units in groups.items():
+            out.append((", ".join([title(s)] + ([cell_label(key, rest)] if rest else [])), units))
+    return out
+
+
+def compare_pair(stratum, s1, s2, a, b):
+    pairable = all(r.pairable for r in list(a.values()) + list(b.values()))
+    if pairable and len(set(a) & set(b)) >= 2:
+        c_text, c_p, c_min, n = paired(a, b, "correctness")
+        e_text, e_p, e_min, _ = paired(a, b, "epochs_rank", lower_is_better=True)
+        kind = f"paired, {n}"
+        step = in_step(a, b)
+    else:
+        c_text, c_p, c_min = independent(a, b, "correctness")
+        e_text, e_p, e_min = independent(a, b, "epochs_rank")
+        kind = f"independent, {len(a)} vs {len(b)}"
+        step = "–"
+    print(f"| {stratum} | {s1} | {s2} | {kind} | {step} | {c_text} | {verdict(c_p, c_min)} | "
+          f"{e_text} | {verdict(e_p, e_min)} |")
+
+
+def published_rows(stratum, units):
+    """Each set against the published single runs of its cell."""
+    published = next((r.published() for _, runs in units for r in runs.values()), {})
+    for pub in ("blog", "textbook"):
+        value = published.get(pub)
+        if value is None:
+            continue
+        for name, runs in units:
+            x = np.array([r.correctness for r in runs.values()])
+            pval = float(stats.mannwhitneyu([value], x, alternative="two-sided").pvalue)
+            below = (x < value).mean() * 100
+            print(f"| {stratum} | {pub} ({value:.2f} %, 1 run) | {name} | independent, 1 vs {len(x)} | – | "
+                  f"{signed(value - np.median(x))} (published above {below:.0f} % of seeds) | "
+                  f"{verdict(pval, min_p_mannwhitney(1, len(x)))} | – | – |")
+
+
+def per_seed(sets, order, cells, axes):
+    print("\nPer seed: test correctness (%) and epochs to learn (– never).\n")
+    for c in cells:
+        present = [s for s in order if sets[s].get(c)]
+        seeds = sorted(set().union(*(sets[s][c] for s in present)))
+        print(f"**{cell_label(c, axes)}**\n")
+        print("| seed | " + " | ".join(title(s) for s in present) + " |")
+        print("|---|" + "---|" * len(present))
+        for seed in seeds:
+            row = []
+            for s in present:
+                r = sets[s][c].get(seed)
+                row.append("" if r is None else
+                           f"{r.correctness:.2f} ({r.epochs_to_learn if r.epochs_to_learn else '–'})")
+            print(f"| {seed} | " + " | ".join(row) + " |")
+        print()
+
+
+def seed_pairs(sets, cells, axes, s1, s2):
+    print(f"\nPer seed, {title(s1)} minus {title(s2)}: epochs in step (loss and val_loss within {IN_STEP:g} "
+          f"relative), test correctness (%) and epochs to learn (– never; differences count never as one "
+          f"epoch past the last).\n")
+    for c in cells:
+        a, b = sets[s1].get(c, {}), sets[s2].get(c, {})
+        seeds = sorted(set(a) & set(b))
+        if not seeds:
+            continue
+        print(f"**{cell_label(c, axes)}**\n")
+        print(f"| seed | epochs in step | correctness: {title(s1)} | {title(s2)} | difference | "
+              f"epochs to learn: {title(s1)} | {title(s2)} | difference |")
+        print("|---|---|---|---|---|---|---|---|")
+        for seed in seeds:
+            x, y = a[seed], b[seed]
+            learn = [r.epochs_to_learn if r.epochs_to_learn else "–" for r in (x, y)]
+            print(f"| {seed} | {epochs_in_step(x, y)} | {x.correctness:.2f} | {y.correctness:.2f} | "
+                  f"{signed(x.correctness - y.correctness)} | {learn[0]} | {learn[1]} | "
+                  f"{x.epochs_rank - y.epochs_rank:+d} |")
+        print()
 
 
 if __name__ == "__main__":
-    main()
+    guard(main)

@@ -12,6 +12,8 @@
 #   DEVICE   the device to check (default cuda; cpu runs a dry run anywhere)
 #   BLOG_EPOCHS, BENCH_EPOCHS, BENCH_REPS   shorten a dry run (100, 6, 2)
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+help_if_asked "$@"
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${1:-${OUT:-$root/runs/gpu-check}}
 export PYTHON=${PYTHON:-python3}

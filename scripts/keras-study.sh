@@ -11,6 +11,8 @@
 #
 #   scripts/keras-study.sh [OUT] [SEEDS] [MODEL]   (default results/keras-parity 1..12 lstm)
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+help_if_asked "$@"
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${1:-$root/results/keras-parity}
 seeds=${2:-1..12}
@@ -18,7 +20,7 @@ model=${3:-lstm}
 epochs=${EPOCHS:-100}
 "$root/scripts/setup.sh" --keras
 bin=$root/target/release/rnn-lab
-[ -x "$bin" ] || (cd "$root" && cargo build --release --quiet)
+[ -x "$bin" ] || build_rnn_lab "$root"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export TF_CPP_MIN_LOG_LEVEL=3

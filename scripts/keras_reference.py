@@ -1,7 +1,7 @@
 #!/bin/sh
-# Runs under the Keras virtualenv of `scripts/setup.sh --keras` (.venv-keras), or $KERAS_PYTHON.
-''''exec "${KERAS_PYTHON:-$(dirname "$0")/../.venv-keras/bin/python}" "$0" "$@" # '''
-"""Keras reference for rnn-lab: the blog's own model (Sequential of two
+# Runs under $KERAS_PYTHON, else the Keras virtualenv of `scripts/setup.sh --keras` (.venv-keras), else python3 (enough for --help).
+'''':; py="${KERAS_PYTHON:-$(dirname "$0")/../.venv-keras/bin/python}"; [ -x "$py" ] || py=python3; exec "$py" "$0" "$@" # '''
+__doc__ = """Keras reference for rnn-lab: the blog's own model (Sequential of two
 SimpleRNN/LSTM/GRU layers and Dense(1), 'adam', 'mse') with the same flags
 and output files as `rnn-lab train` where they apply. What it trains from,
 one thing at a time:
@@ -36,16 +36,49 @@ import os
 import sys
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (add_run_flags, check_file, check_new_file, check_out, check_settings, fail,  # noqa: E402
+                    guard, need, open_out, write_atomic)
 
-import numpy as np  # noqa: E402
-import keras  # noqa: E402
-from safetensors.numpy import load_file, save_file  # noqa: E402
-
-DEFAULTS = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "config", "defaults.json")))
 CORRECT_WITHIN = 0.04
 EVAL_CHUNK = 1024
+SETTINGS = ["model", "samples", "seq_len", "fit_rows", "val_split", "units", "layers", "lr", "adam_eps",
+            "batch_size", "epochs", "seed", "threads"]
+
+
+def parse_args(argv):
+    """The flags, checked before Keras is imported or a file is touched."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_flags(p, SETTINGS)
+    p.add_argument("--data", help="rnn-lab's --save-data file (x, y, order): its data, and for lockstep its batch order")
+    p.add_argument("--init-from", help="rnn-lab's --save-init weights instead of Keras's initialisers")
+    p.add_argument("--order", choices=["data", "keras"],
+                   help="batch order: rnn-lab's from --data, or fit()'s shuffling "
+                        "(default: data with --data and --init-from, else keras)")
+    p.add_argument("--save-init", help="write the initial weights in rnn-lab's layout, for rnn-lab --init-from")
+    p.add_argument("--out", required=True)
+    p.add_argument("--force", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    args = p.parse_args(argv)
+    check_settings(args)
+    if args.order is None:
+        args.order = "data" if args.data and args.init_from else "keras"
+    if args.order == "data" and not args.data:
+        fail("--order data needs --data, the file that holds rnn-lab's batch order")
+    check_file("--data", args.data)
+    check_file("--init-from", args.init_from)
+    check_new_file("--save-init", args.save_init)
+    check_out(args.out, args.force)
+    return args
+
+
+if __name__ == "__main__":
+    ARGS = parse_args(sys.argv[1:])
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("KERAS_BACKEND", "tensorflow")
+np = need("numpy")
+keras = need("keras")
+load_file, save_file = need("safetensors.numpy").load_file, need("safetensors.numpy").save_file
 LAYERS = {"rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
 
@@ -79,7 +112,14 @@ def torch_gru_to_keras(w, units):
 
 def load_torch_weights(net, path, model, units, layers):
     """rnn-lab's (PyTorch-named, PyTorch-layout) weights into the Keras model."""
-    w = load_file(path)
+    try:
+        w = load_file(path)
+    except Exception as e:
+        fail(f"--init-from {path} is not a safetensors file ({str(e).splitlines()[0]})")
+    names = [f"rnn.{k}_l{i}" for i in range(layers) for k in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")]
+    missing = [n for n in names + ["head.weight", "head.bias"] if n not in w]
+    if missing:
+        fail(f"--init-from {path} has no tensor '{missing[0]}': was it saved for this --model/--layers?")
     for i in range(layers):
         layer = net.layers[i]
         w_ih, w_hh = w[f"rnn.weight_ih_l{i}"], w[f"rnn.weight_hh_l{i}"]
@@ -91,9 +131,12 @@ def load_torch_weights(net, path, model, units, layers):
         else:
             # Keras has one bias: rnn-lab's Keras scheme keeps bias_hh a frozen zero.
             if np.any(b_hh != 0):
-                sys.exit(f"error: {path}: rnn.bias_hh_l{i} is not zero; Keras's {model} has a single bias")
+                fail(f"--init-from {path}: rnn.bias_hh_l{i} is not zero; Keras's {model} has a single bias")
             kernel, recurrent, bias = w_ih.T, w_hh.T, b_ih
-        layer.set_weights([kernel, recurrent, bias])
+        try:
+            layer.set_weights([kernel, recurrent, bias])
+        except ValueError as e:
+            fail(f"--init-from {path} does not fit this model: {str(e).splitlines()[0]}")
     net.layers[layers].set_weights([w["head.weight"].T, w["head.bias"]])
 
 
@@ -118,6 +161,28 @@ def keras_weights_as_torch(net, model, units, layers):
     return {k: np.ascontiguousarray(v, dtype=np.float32) for k, v in out.items()}
 
 
+def read_data(args, train_rows, with_order):
+    """--data, checked whole: x and y of this run's size, and its batch
+    orders when they are used."""
+    try:
+        data = load_file(args.data)
+    except Exception as e:
+        fail(f"--data {args.data} is not a safetensors file ({str(e).splitlines()[0]})")
+    for name in ("x", "y") + (("order",) if with_order else ()):
+        if name not in data:
+            fail(f"--data {args.data} has no tensor '{name}': write it with rnn-lab train --save-data")
+    x = data["x"]
+    if x.ndim != 3 or x.shape[0] != args.samples or x.shape[1] != args.seq_len:
+        fail(f"--data {args.data} holds x of shape {list(x.shape)}, not "
+             f"--samples {args.samples} x --seq-len {args.seq_len} x 2")
+    if with_order:
+        order = data["order"]
+        if order.ndim != 2 or order.shape[0] < args.epochs or order.shape[1] != train_rows:
+            fail(f"--data {args.data} has batch orders of shape {list(order.shape)}; "
+                 f"need {args.epochs} of {train_rows} rows")
+    return data
+
+
 def predict(net, x):
     return np.concatenate([net(x[i:i + EVAL_CHUNK], training=False).numpy() for i in range(0, len(x), EVAL_CHUNK)])
 
@@ -130,64 +195,16 @@ def f32(x):
     return str(np.float32(x))
 
 
-def parse_args(argv):
-    d, e = DEFAULTS["config"], DEFAULTS["execution"]
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default=d["model"], choices=["rnn", "lstm", "gru"])
-    p.add_argument("--samples", type=int, default=d["samples"])
-    p.add_argument("--seq-len", type=int, default=d["seq_len"])
-    p.add_argument("--fit-rows", type=int, default=d["fit_rows"])
-    p.add_argument("--val-split", type=float, default=d["val_split"])
-    p.add_argument("--units", type=int, default=d["units"])
-    p.add_argument("--layers", type=int, default=d["layers"])
-    p.add_argument("--lr", type=float, default=d["lr"])
-    p.add_argument("--adam-eps", type=float, default=d["adam_eps"])
-    p.add_argument("--batch-size", type=int, default=d["batch_size"])
-    p.add_argument("--epochs", type=int, default=d["epochs"])
-    p.add_argument("--seed", type=int, default=d["seed"])
-    p.add_argument("--threads", type=int, default=e["threads"])
-    p.add_argument("--data", help="rnn-lab's --save-data file (x, y, order): its data, and for lockstep its batch order")
-    p.add_argument("--init-from", help="rnn-lab's --save-init weights instead of Keras's initialisers")
-    p.add_argument("--order", choices=["data", "keras"],
-                   help="batch order: rnn-lab's from --data, or fit()'s shuffling "
-                        "(default: data with --data and --init-from, else keras)")
-    p.add_argument("--save-init", help="write the initial weights in rnn-lab's layout, for rnn-lab --init-from")
-    p.add_argument("--out", required=True)
-    p.add_argument("--force", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
-    args = p.parse_args(argv)
-    if args.order is None:
-        args.order = "data" if args.data and args.init_from else "keras"
-    if args.order == "data" and not args.data:
-        p.error("--order data needs --data, the file that holds rnn-lab's batch order")
-    for flag, path in (("--data", args.data), ("--init-from", args.init_from)):
-        if path and not os.path.isfile(path):
-            p.error(f"{flag} {path}: no such file")
-    if args.save_init and not os.path.isdir(os.path.dirname(os.path.abspath(args.save_init))):
-        p.error(f"--save-init {args.save_init}: its folder does not exist; create it first")
-    return args
-
-
-def main(argv):
-    args = parse_args(argv)
+def main(args):
     import tensorflow as tf
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     out = args.out
-    if os.path.isdir(out) and os.listdir(out) and not args.force:
-        sys.exit(f"error: output folder {out} exists and is not empty; choose a new --out, or pass --force")
-    os.makedirs(out, exist_ok=True)
-    for name in ("summary.json", "history.csv", "predictions.csv"):
-        if os.path.exists(os.path.join(out, name)):
-            os.remove(os.path.join(out, name))
-
     rnnlab_order = args.order == "data"
+    train_rows = int(math.floor(args.fit_rows * (1.0 - args.val_split)))
     if args.data:
-        data = load_file(args.data)
+        data = read_data(args, train_rows, rnnlab_order)
         x, y = data["x"], data["y"]
-        if x.shape[0] != args.samples or x.shape[1] != args.seq_len:
-            sys.exit(f"error: --data {args.data} holds {x.shape[0]} rows of {x.shape[1]} steps, not "
-                     f"--samples {args.samples} x --seq-len {args.seq_len}")
     else:
         x, y = blog_data(args.samples, args.seq_len, args.seed)
     keras.utils.set_random_seed(args.seed)
@@ -196,11 +213,12 @@ def main(argv):
     net.compile(optimizer=opt, loss="mse")
     if args.init_from:
         load_torch_weights(net, args.init_from, args.model, args.units, args.layers)
+    # Everything is checked and built: only now is an earlier run replaced.
+    open_out(out)
     if args.save_init:
         tmp = args.save_init + ".partial"
         save_file(keras_weights_as_torch(net, args.model, args.units, args.layers), tmp)
         os.replace(tmp, args.save_init)
-    train_rows = int(math.floor(args.fit_rows * (1.0 - args.val_split)))
     tx, ty = x[:train_rows], y[:train_rows]
     vx, vy = x[train_rows:args.fit_rows], y[train_rows:args.fit_rows]
     sx, sy = x[args.fit_rows:], y[args.fit_rows:]
@@ -211,9 +229,6 @@ def main(argv):
         hist.write("epoch,loss,val_loss,seconds,train_seconds\n")
         if rnnlab_order:
             order = data["order"]
-            if order.shape[0] < args.epochs or order.shape[1] != train_rows:
-                sys.exit(f"error: --data {args.data} has {order.shape[0]} batch orders of {order.shape[1]} rows; "
-                         f"need {args.epochs} of {train_rows}")
             for epoch in range(args.epochs):
                 t0 = time.perf_counter()
                 total = 0.0
@@ -248,11 +263,9 @@ def main(argv):
     errors = np.abs(pred.astype(np.float32) - sy)
     failures = int((~(errors <= CORRECT_WITHIN)).sum())
     correctness = (len(sy) - failures) / len(sy) * 100.0
-    with open(os.path.join(out, "predictions.csv.partial"), "w") as f:
-        f.write("row,target,prediction,abs_error\n")
-        for k in range(len(sy)):
-            f.write(f"{args.fit_rows + k},{f32(sy[k, 0])},{f32(pred[k, 0])},{f32(errors[k, 0])}\n")
-    os.replace(os.path.join(out, "predictions.csv.partial"), os.path.join(out, "predictions.csv"))
+    lines = ["row,target,prediction,abs_error\n"] + [
+        f"{args.fit_rows + k},{f32(sy[k, 0])},{f32(pred[k, 0])},{f32(errors[k, 0])}\n" for k in range(len(sy))]
+    write_atomic(os.path.join(out, "predictions.csv"), "".join(lines))
     times = sorted(h[3] for h in (history[1:] if len(history) > 1 else history))
     mid = len(times) // 2
     summary = {
@@ -282,12 +295,10 @@ def main(argv):
         "train_seconds_per_epoch": times[mid] if len(times) % 2 else (times[mid - 1] + times[mid]) / 2,
         "seconds_total": time.perf_counter() - started,
     }
-    with open(os.path.join(out, "summary.json.partial"), "w") as f:
-        f.write(json.dumps(summary, indent=2) + "\n")
-    os.replace(os.path.join(out, "summary.json.partial"), os.path.join(out, "summary.json"))
+    write_atomic(os.path.join(out, "summary.json"), json.dumps(summary, indent=2) + "\n")
     if not args.quiet:
         print(f"correctness: {correctness:.2f} %")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    guard(main, ARGS)

@@ -1,66 +1,46 @@
 #!/bin/sh
-# Runs under the Python that scripts/setup.sh installed (.venv), or $PYTHON.
-''''exec "${PYTHON:-$(dirname "$0")/../.venv/bin/python}" "$0" "$@" # '''
-"""Loss curves and correctness over seeds, from any set of rnn-lab (or
-reference, or Keras) runs.
+# Runs under $PYTHON, else the Python scripts/setup.sh installed (.venv), else python3 (enough for --help).
+'''':; py="${PYTHON:-$(dirname "$0")/../.venv/bin/python}"; [ -x "$py" ] || py=python3; exec "$py" "$0" "$@" # '''
+__doc__ = """Loss curves, correctness over seeds, and correctness against length,
+from any study or set of runs (rnn-lab's, the PyTorch reference's, Keras's).
 
-Each PATH is a history.csv or a folder searched for them. One PNG per PATH:
-a column per model; on top every seed's loss (solid) and val_loss (dashed)
-per epoch, below the median over seeds with its interquartile band, both on
-a log scale. With several PATHs also correctness-strip.png: every seed's
-test correctness per model and PATH, its median, and the published runs;
-and epochs-strip.png: the epoch in which each seed's val_loss first fell
-below --threshold (the end of the plateau; "never" on top), per model
-whose runs learned and PATH, with its median. --strips-only skips the
-curves; --models rnn,lstm limits the strips to those models.
-
+    scripts/plot.py runs/sweep                       # next to the study
     scripts/plot.py --out results/blog-cpu results/blog-cpu/rnn-lab results/blog-cpu/reference
 
-With --sweep DIR (after `rnn-lab aggregate DIR`): correctness against
-sequence length, a panel per task, the median over seeds per model and init
-with its interquartile band, written to DIR/correctness-vs-length.png.
+Each ROOT is a study (a sweep, a reproduction) or a folder of sets of runs;
+sets and cells are found as scripts/runs.py says (every setting that varies
+makes cells). Written into --out, by default the ROOT itself (several ROOTs:
+the folder they share):
+
+  <set>-curves.png  per set: each cell's every seed, loss (solid) and
+                    val_loss (dashed) per epoch, and the median over seeds
+                    with its interquartile band, on a log scale; a column
+                    per model, a row per value of the other axes (a panel
+                    per length in a sweep over lengths);
+  correctness-vs-length.png   when lengths vary: a panel per task (and
+                    set), the median over seeds per cell with its
+                    interquartile band;
+  correctness-strip.png, epochs-strip.png   with several sets: every seed's
+                    correctness per cell and set with its median and the
+                    published runs; and the epoch each seed's val_loss first
+                    fell below --threshold (the end of the plateau; "never"
+                    on top), for the cells whose runs learned.
+
+--strips-only skips the curves; --models rnn,lstm limits every figure to
+those models.
 """
 import argparse
-import csv
-import glob
-import json
 import os
+import sys
 from collections import defaultdict
 
-import matplotlib
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import fail, guard, need  # noqa: E402
+from runs import cell_key, cell_label, load_runs, varying_axes  # noqa: E402
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402,F401
-import numpy as np  # noqa: E402
-
-MODEL_ORDER = {"rnn": 0, "lstm": 1, "gru": 2}
-MODEL_TITLE = {"rnn": "SimpleRNN (Elman)", "lstm": "LSTM", "gru": "GRU"}
-PUBLISHED = {"rnn": [("textbook", 9.32)], "lstm": [("blog", 92.95), ("textbook", 94.77)],
-             "gru": [("textbook", 98.86)]}
-
-
-def read_history(path):
-    with open(path) as f:
-        rows = list(csv.DictReader(f))
-    return ([int(r["epoch"]) + 1 for r in rows], [float(r["loss"]) for r in rows],
-            [float(r["val_loss"]) for r in rows])
-
-
-def run_info(history_path):
-    """(model, seed, task, seq_len) from the summary.json beside a history."""
-    summary = os.path.join(os.path.dirname(history_path), "summary.json")
-    if os.path.exists(summary):
-        c = json.load(open(summary))["config"]
-        return c["model"], c["seed"], c.get("task", "multiply"), c.get("seq_len")
-    parts = os.path.normpath(history_path).split(os.sep)
-    return parts[-3] if len(parts) >= 3 else "run", parts[-2], None, None
-
-
-def histories(path):
-    if os.path.isfile(path):
-        return [path]
-    return sorted(glob.glob(os.path.join(path, "**", "history.csv"), recursive=True))
+MODEL_ORDER = {"rnn": 0, "irnn": 1, "lstm": 2, "gru": 3}
+MODEL_TITLE = {"rnn": "SimpleRNN (Elman)", "irnn": "IRNN", "lstm": "LSTM", "gru": "GRU"}
+np = plt = matplotlib = None  # imported in main(), after --help
 
 
 def median_band(curves):
@@ -78,185 +58,211 @@ def median_band(curves):
     return epochs, med, q1, q3
 
 
-def plot_curves(path, out_dir):
-    groups = defaultdict(list)
-    for h in histories(path):
-        model, seed, task, seq_len = run_info(h)
-        groups[model].append((seed, h, task, seq_len))
-    if not groups:
-        raise SystemExit(f"plot: no history.csv under {path}")
-    models = sorted(groups, key=lambda m: MODEL_ORDER.get(m, 9))
-    fig, axes = plt.subplots(2, len(models), figsize=(5.2 * len(models), 8.0), squeeze=False, sharex="col")
-    label = os.path.basename(os.path.normpath(path))
+def layout(runs, axes):
+    """(models, rows): the models in order, and the values of the other
+    axes (one row each) of these runs' cells."""
+    i = axes.index("model")
+    keys = sorted({cell_key(r, axes) for r in runs}, key=lambda k: [str(v) for v in k])
+    models = sorted({k[i] for k in keys}, key=lambda m: MODEL_ORDER.get(m, 9))
+    rows = list(dict.fromkeys(k[:i] + k[i + 1:] for k in keys))
+    rows.sort(key=lambda k: [v if isinstance(v, (int, float)) else str(v) for v in k])
+    return models, rows
+
+
+def seed_curves(ax, runs, few):
+    for k, r in enumerate(sorted(runs, key=lambda r: r.seed)):
+        epochs = [e for e, _, _ in r.history]
+        color = f"C{k % 10}"
+        alpha = 1.0 if few else 0.35
+        ax.plot(epochs, [x for _, x, _ in r.history], color=color, lw=1.0, alpha=alpha,
+                label=f"seed {r.seed} loss")
+        ax.plot(epochs, [v for _, _, v in r.history], color=color, lw=1.0, ls="--", alpha=alpha,
+                label=f"seed {r.seed} val_loss")
+
+
+def band_curves(ax, runs):
+    for idx, name, style, color in ((1, "loss", "-", "C0"), (2, "val_loss", "--", "C3")):
+        epochs, med, q1, q3 = median_band([[h[idx] for h in r.history] for r in runs])
+        ax.plot(epochs, med, style, color=color, lw=1.8, label=f"median {name}")
+        ax.fill_between(epochs, q1, q3, color=color, alpha=0.2, label=f"{name} interquartile band")
+
+
+def plot_curves(label, runs, axes, out_dir):
+    """<set>-curves.png: with one row of cells, every seed above and the
+    median band below; with several, both in one panel per cell."""
+    models, rows = layout(runs, axes)
+    i = axes.index("model")
+    rest = axes[:i] + axes[i + 1:]
+    split = len(rows) == 1
+    height = 2 if split else len(rows)
+    fig, grid = plt.subplots(height, len(models), figsize=(5.2 * len(models), 4.0 * height),
+                             squeeze=False, sharex="col")
     for col, model in enumerate(models):
-        ax, band = axes[0][col], axes[1][col]
-        losses, vals = [], []
-        for k, (seed, h, task, seq_len) in enumerate(sorted(groups[model], key=lambda g: str(g[0]))):
-            epochs, loss, val = read_history(h)
-            losses.append(loss)
-            vals.append(val)
-            color = f"C{k % 10}"
-            ax.plot(epochs, loss, color=color, lw=1.0, label=f"seed {seed} loss")
-            ax.plot(epochs, val, color=color, lw=1.0, ls="--", label=f"seed {seed} val_loss")
-        for curves, name, style, color in ((losses, "loss", "-", "C0"), (vals, "val_loss", "--", "C3")):
-            epochs, med, q1, q3 = median_band(curves)
-            band.plot(epochs, med, style, color=color, lw=1.6, label=f"median {name}")
-            band.fill_between(epochs, q1, q3, color=color, alpha=0.2, label=f"{name} interquartile band")
-        n = len(groups[model])
-        ax.set_title(f"{MODEL_TITLE.get(model, model)}, {n} seed(s)")
-        band.set_title(f"{MODEL_TITLE.get(model, model)}: median over {n} seed(s), IQR band")
-        band.set_xlabel("epoch")
-        for a in (ax, band):
-            a.set_yscale("log")
-            a.grid(True, which="both", alpha=0.3)
-    axes[0][0].set_ylabel("MSE (log scale): loss solid, val_loss dashed")
-    axes[1][0].set_ylabel("MSE (log scale), median and interquartile band")
-    if sum(len(g) for g in groups.values()) <= 12:
-        axes[0][-1].legend(fontsize=7, ncol=2, loc="upper right")
-    axes[1][-1].legend(fontsize=8, loc="upper right")
+        for row, other in enumerate(rows):
+            key = other[:i] + (model,) + other[i:]
+            cell = [r for r in runs if cell_key(r, axes) == key]
+            ax = grid[0 if split else row][col]
+            name = MODEL_TITLE.get(model, model)
+            where = f" - {cell_label(other, rest)}" if rest else ""
+            if not cell:
+                ax.set_visible(False)
+                continue
+            seed_curves(ax, cell, few=len(cell) <= 12)
+            ax.set_title(f"{name}{where}, {len(cell)} seed(s)", fontsize=9)
+            band = grid[1][col] if split else ax
+            band_curves(band, cell)
+            if split:
+                band.set_title(f"{name}{where}: median over {len(cell)} seed(s), IQR band", fontsize=9)
+            for a in {ax, band}:
+                a.set_yscale("log")
+                a.grid(True, which="both", alpha=0.3)
+    for a in grid[-1]:
+        a.set_xlabel("epoch")
+    grid[0][0].set_ylabel("MSE (log scale): loss solid, val_loss dashed")
+    if split:
+        grid[1][0].set_ylabel("MSE (log scale), median and interquartile band")
+        if len(runs) <= 12:
+            grid[0][-1].legend(fontsize=7, ncol=2, loc="upper right")
+    grid[-1][-1].legend(fontsize=8, loc="upper right")
     fig.suptitle(f"{label}: training and validation loss per epoch")
     fig.tight_layout()
-    target = os.path.join(out_dir, f"{label}-curves.png")
+    save(fig, os.path.join(out_dir, f"{label.replace(os.sep, '-')}-curves.png"))
+
+
+def save(fig, target):
     fig.savefig(target, dpi=110)
     plt.close(fig)
     print(f"plot: wrote {target}")
 
 
-def epochs_to_learn(history_path, threshold):
-    """The 1-based epoch whose val_loss first fell below threshold, or None."""
-    epochs, _, val = read_history(history_path)
-    return next((e for e, v in zip(epochs, val) if v < threshold), None)
+def plot_vs_length(by_set, axes, out_dir):
+    """correctness-vs-length.png: a panel per task and set, a line per cell."""
+    others = [a for a in axes if a not in ("task", "seq_len")]
+    panels = []
+    for label, runs in by_set.items():
+        for task in dict.fromkeys(r.config["task"] for r in runs):
+            panels.append((label, task, [r for r in runs if r.config["task"] == task]))
+    fig, grid = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 4.6), squeeze=False, sharey=True)
+    lengths = sorted({r.config["seq_len"] for _, _, rs in panels for r in rs})
+    for ax, (label, task, runs) in zip(grid[0], panels):
+        lines = defaultdict(lambda: defaultdict(list))
+        for r in runs:
+            lines[tuple(r.config.get(a) for a in others)][r.config["seq_len"]].append(r.correctness)
+        ordered = sorted(lines, key=lambda k: (MODEL_ORDER.get(k[others.index("model")], 9), [str(v) for v in k]))
+        for k, key in enumerate(ordered):
+            points = sorted(lines[key].items())
+            x = [length for length, _ in points]
+            q1, med, q3 = np.array([np.percentile(v, [25, 50, 75]) for _, v in points]).T
+            seeds = max(len(v) for _, v in points)
+            model = key[others.index("model")]
+            color = f"C{MODEL_ORDER.get(model, 4 + k) if len(others) == 1 else k}"
+            ax.plot(x, med, marker="o", color=color,
+                    label=f"{cell_label(key, others)} (median of {seeds} seeds)")
+            ax.fill_between(x, q1, q3, color=color, alpha=0.15)
+        ax.set_xscale("log")
+        ax.set_xticks(lengths)
+        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
+        ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.set_ylim(0, 100)
+        ax.set_xlabel("sequence length")
+        ax.set_title(f"{task}" + (f" ({label})" if len(by_set) > 1 else ""))
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7, loc="lower left")
+    grid[0][0].set_ylabel("test correctness, % (band: interquartile range over seeds)")
+    fig.suptitle("Long-term dependencies: correctness against sequence length")
+    fig.tight_layout()
+    save(fig, os.path.join(out_dir, "correctness-vs-length.png"))
 
 
-def per_seed(path, threshold):
-    """{model: [(correctness, epochs to learn or None, epochs run)]} from the runs under path."""
-    out = defaultdict(list)
-    for h in histories(path):
-        summary = os.path.join(os.path.dirname(h), "summary.json")
-        if os.path.exists(summary):
-            s = json.load(open(summary))
-            out[s["config"]["model"]].append(
-                (float(s["correctness"]), epochs_to_learn(h, threshold), len(read_history(h)[0])))
-    return out
-
-
-def strip(sets, models, value, ylabel, title, target, ylim=None, published=True, never=None):
-    """One panel per model, a column of dots per set (seeds), a bar at the median."""
-    fig, axes = plt.subplots(1, len(models), figsize=(max(4.2, 1.2 * len(sets)) * len(models), 4.6),
+def strip(by_set, keys, axes, value, ylabel, title, target, ylim=None, published=True, never=None):
+    """One panel per cell, a column of dots per set (seeds), a bar at the median."""
+    sets = list(by_set)
+    fig, grid = plt.subplots(1, len(keys), figsize=(max(4.2, 1.2 * len(sets)) * len(keys), 4.6),
                              squeeze=False, sharey=True)
     jitter = np.random.default_rng(0)
-    for ax, model in zip(axes[0], models):
-        for k, (label, by_model) in enumerate(sets):
-            xs = [value(r) for r in by_model.get(model, [])]
+    for ax, key in zip(grid[0], keys):
+        cells = {s: [r for r in by_set[s] if cell_key(r, axes) == key] for s in sets}
+        for k, s in enumerate(sets):
+            xs = [value(r) for r in cells[s]]
             if not xs:
                 continue
             ax.scatter(k + jitter.uniform(-0.12, 0.12, len(xs)), xs, s=16, color=f"C{k}", alpha=0.8)
             ax.hlines(np.median(xs), k - 0.3, k + 0.3, color="black", lw=2)
-        if published:
-            for j, (name, v) in enumerate(PUBLISHED.get(model, [])):
-                ax.axhline(v, color="grey", ls=":" if j else "--", lw=1, label=f"{name} (1 Keras run)")
-            if PUBLISHED.get(model):
-                ax.legend(fontsize=7, loc="lower left")
+        pub = next((r.published() for s in sets for r in cells[s]), {}) if published else {}
+        for j, (name, v) in enumerate((n, v) for n, v in pub.items() if v is not None):
+            ax.axhline(v, color="grey", ls=":" if j else "--", lw=1, label=f"{name} (1 Keras run)")
+        if any(v is not None for v in pub.values()):
+            ax.legend(fontsize=7, loc="lower left")
         if never is not None:
             ax.axhline(never, color="grey", ls=":", lw=1)
             ax.text(-0.4, never, "never", fontsize=7, va="bottom", color="grey")
         ax.set_xticks(range(len(sets)))
         many = len(sets) > 4
-        ax.set_xticklabels([f"{label}\n(n={len(c.get(model, []))})" for label, c in sets], fontsize=7,
+        ax.set_xticklabels([f"{s}\n(n={len(cells[s])})" for s in sets], fontsize=7,
                            rotation=30 if many else 0, ha="right" if many else "center")
-        ax.set_title(MODEL_TITLE.get(model, model))
+        ax.set_title(cell_label(key, axes))
         if ylim:
             ax.set_ylim(*ylim)
         ax.grid(True, axis="y", alpha=0.3)
-    axes[0][0].set_ylabel(ylabel)
+    grid[0][0].set_ylabel(ylabel)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(target, dpi=110)
-    plt.close(fig)
-    print(f"plot: wrote {target}")
+    save(fig, target)
 
 
-def plot_strips(paths, out_dir, threshold, only=None):
-    """correctness-strip.png for every model (or those in `only`);
-    epochs-strip.png for the models whose runs learned."""
-    sets = [(os.path.basename(os.path.normpath(p)), per_seed(p, threshold)) for p in paths]
-    models = sorted({m for _, c in sets for m in c if not only or m in only}, key=lambda m: MODEL_ORDER.get(m, 9))
-    if not models:
-        raise SystemExit(f"plot: no runs of --models {','.join(only)} under {', '.join(paths)}")
-    strip(sets, models, lambda r: r[0], "test correctness, % within 0.04 (dots: seeds, bar: median)",
+def plot_strips(by_set, axes, out_dir, threshold):
+    runs = [r for rs in by_set.values() for r in rs]
+    keys = sorted({cell_key(r, axes) for r in runs},
+                  key=lambda k: (MODEL_ORDER.get(k[axes.index("model")], 9), [str(v) for v in k]))
+    strip(by_set, keys, axes, lambda r: r.correctness, "test correctness, % (dots: seeds, bar: median)",
           "Test correctness per seed", os.path.join(out_dir, "correctness-strip.png"), ylim=(0, 100))
-    learned = [m for m in models if any(r[1] for _, c in sets for r in c.get(m, []))]
+    learned = [k for k in keys if any(r.epochs_to_learn for r in runs if cell_key(r, axes) == k)]
     if learned:
-        last = max(r[2] for _, c in sets for m in learned for r in c.get(m, []))
-        strip(sets, learned, lambda r: r[1] if r[1] else last + 1,
+        last = max(len(r.history) for r in runs if cell_key(r, axes) in learned)
+        strip(by_set, learned, axes, lambda r: r.epochs_to_learn if r.epochs_to_learn else last + 1,
               f"first epoch with val_loss < {threshold} (dots: seeds, bar: median)",
               "End of the plateau per seed", os.path.join(out_dir, "epochs-strip.png"),
               ylim=(0, last + 4), published=False, never=last + 1)
 
 
-def plot_sweep(sweep_dir):
-    path = os.path.join(sweep_dir, "aggregate.csv")
-    if not os.path.exists(path):
-        raise SystemExit(f"plot: {path} missing; run `rnn-lab aggregate {sweep_dir}` first")
-    rows = [r for r in csv.DictReader(open(path)) if r["correctness_median"] not in ("", "NaN")]
-    tasks = list(dict.fromkeys(r["task"] for r in rows))
-    fig, axes = plt.subplots(1, len(tasks), figsize=(6.0 * len(tasks), 4.4), squeeze=False, sharey=True)
-    for ax, task in zip(axes[0], tasks):
-        lines = defaultdict(list)
-        for r in rows:
-            if r["task"] == task:
-                lines[(r["model"], r["init"])].append(r)
-        for k, ((model, init), pts) in enumerate(sorted(lines.items(), key=lambda kv: MODEL_ORDER.get(kv[0][0], 9))):
-            pts.sort(key=lambda r: int(r["seq_len"]))
-            x = [int(r["seq_len"]) for r in pts]
-            median = [float(r["correctness_median"]) for r in pts]
-            lo = [float(r["correctness_q1"]) for r in pts]
-            hi = [float(r["correctness_q3"]) for r in pts]
-            seeds = max(int(r["runs"]) for r in pts)
-            color = f"C{MODEL_ORDER.get(model, k)}"
-            style = "-" if init == "keras" else ":"
-            ax.plot(x, median, style, marker="o", color=color,
-                    label=f"{MODEL_TITLE.get(model, model)}, {init} init (median of {seeds} seeds)")
-            ax.fill_between(x, lo, hi, color=color, alpha=0.15)
-        ax.set_xscale("log")
-        ax.set_xticks(sorted({int(r["seq_len"]) for r in rows}))
-        ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
-        ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_ylim(0, 100)
-        ax.set_xlabel("sequence length (time steps between input and answer, at most)")
-        ax.set_title(f"{task} problem")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=8, loc="lower left")
-    axes[0][0].set_ylabel("test correctness, % within 0.04 (band: interquartile range over seeds)")
-    fig.suptitle("Long-term dependencies: correctness against sequence length")
-    fig.tight_layout()
-    target = os.path.join(sweep_dir, "correctness-vs-length.png")
-    fig.savefig(target, dpi=110)
-    plt.close(fig)
-    print(f"plot: wrote {target}")
-
-
 def main():
+    global np, plt, matplotlib
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("paths", nargs="*", help="history.csv files or folders of runs")
-    p.add_argument("--out", default=".", help="folder for the PNG files")
-    p.add_argument("--sweep", help="a sweep folder with aggregate.csv")
+    p.add_argument("roots", nargs="*", help="studies, or folders of sets of runs")
+    p.add_argument("--sweep", action="append", default=[], help="a study folder (the same as a ROOT)")
+    p.add_argument("--out", help="folder for the PNG files [default: the ROOT, or the folder the ROOTs share]")
     p.add_argument("--threshold", type=float, default=0.01, help="val_loss that counts as learned")
-    p.add_argument("--strips-only", action="store_true", help="only the strip plots, no curves per PATH")
-    p.add_argument("--models", help="strip plots of these models only, e.g. rnn,lstm")
+    p.add_argument("--strips-only", action="store_true", help="only the strip plots, no curves")
+    p.add_argument("--models", help="these models only, e.g. rnn,lstm")
     args = p.parse_args()
-    if not args.paths and not args.sweep:
-        p.error("give history paths, --sweep DIR, or both")
-    os.makedirs(args.out, exist_ok=True)
-    if args.strips_only and len(args.paths) < 2:
-        p.error("--strips-only needs two PATHs or more")
-    for path in args.paths if not args.strips_only else []:
-        plot_curves(path, args.out)
-    if len(args.paths) > 1:
-        plot_strips(args.paths, args.out, args.threshold, args.models.split(",") if args.models else None)
-    if args.sweep:
-        plot_sweep(args.sweep)
+    roots = args.roots + args.sweep
+    if not roots:
+        p.error("give a study or a folder of runs")
+    if args.strips_only and len(roots) < 2:
+        p.error("--strips-only needs two ROOTs or more")
+    np = need("numpy")
+    matplotlib = need("matplotlib")
+    matplotlib.use("Agg")
+    plt = need("matplotlib.pyplot")
+    need("matplotlib.ticker")
+    runs = load_runs(roots, args.threshold)
+    if args.models:
+        runs = [r for r in runs if r.config["model"] in args.models.split(",")]
+        if not runs:
+            fail(f"no runs of --models {args.models} under {', '.join(roots)}")
+    out = args.out or (roots[0] if len(roots) == 1 else os.path.commonpath([os.path.abspath(r) for r in roots]))
+    os.makedirs(out, exist_ok=True)
+    axes = varying_axes(runs)
+    by_set = defaultdict(list)
+    for r in runs:
+        by_set[r.set].append(r)
+    for label, set_runs in ([] if args.strips_only else by_set.items()):
+        plot_curves(label, set_runs, axes, out)
+    if "seq_len" in axes and not args.strips_only:
+        plot_vs_length(by_set, axes, out)
+    if len(by_set) > 1:
+        plot_strips(by_set, axes, out, args.threshold)
 
 
 if __name__ == "__main__":
-    main()
+    guard(main)

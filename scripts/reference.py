@@ -1,7 +1,7 @@
 #!/bin/sh
-# Runs under the Python that scripts/setup.sh installed (.venv), or $PYTHON.
-''''exec "${PYTHON:-$(dirname "$0")/../.venv/bin/python}" "$0" "$@" # '''
-"""PyTorch reference for rnn-lab: the same experiment written the way a
+# Runs under $PYTHON, else the Python scripts/setup.sh installed (.venv), else python3 (enough for --help).
+'''':; py="${PYTHON:-$(dirname "$0")/../.venv/bin/python}"; [ -x "$py" ] || py=python3; exec "$py" "$0" "$@" # '''
+__doc__ = """PyTorch reference for rnn-lab: the same experiment written the way a
 PyTorch user would (nn.RNN/LSTM/GRU, nn.Linear, torch.optim.Adam, an
 explicit loop), with the same flags and output files as `rnn-lab train`.
 
@@ -18,15 +18,47 @@ import argparse
 import json
 import math
 import os
-import shutil
 import sys
 import time
 
-import numpy as np
-import torch
-import torch.nn.functional as F
-from safetensors.torch import load_file, save_file
-from torch import nn
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import (add_run_flags, check_file, check_new_file, check_out, check_settings,  # noqa: E402
+                    fail, guard, need, open_out, write_atomic)
+
+RUN_SETTINGS = ["task", "samples", "seq_len", "fit_rows", "val_split", "model", "units", "layers", "init", "lr",
+                "adam_eps", "adam", "batch_size", "epochs", "seed"]
+
+
+def parse_args(argv):
+    """The flags, checked before anything is imported, built or written."""
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_run_flags(p, RUN_SETTINGS + ["device", "threads"])
+    p.add_argument("--out")
+    p.add_argument("--force", action="store_true")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--init-from", help="start from these weights (safetensors)")
+    p.add_argument("--save-init", help="write the initial weights (safetensors)")
+    p.add_argument("--predict-from", help="print test predictions of these weights, no training")
+    p.add_argument("--dump-data", help="write x and y (safetensors) and exit")
+    args = p.parse_args(argv)
+    check_settings(args)
+    check_file("--init-from", args.init_from)
+    check_file("--predict-from", args.predict_from)
+    check_new_file("--save-init", args.save_init)
+    check_new_file("--dump-data", args.dump_data)
+    if not (args.predict_from or args.dump_data):
+        args.out = args.out or f"runs/reference-{args.model}-seed{args.seed}"
+        check_out(args.out, args.force)
+    return args
+
+
+if __name__ == "__main__":
+    ARGS = parse_args(sys.argv[1:])
+np = need("numpy")
+torch = need("torch")
+F = need("torch.nn.functional")
+nn = need("torch.nn")
+load_file, save_file = need("safetensors.torch").load_file, need("safetensors.torch").save_file
 
 DATA, INIT, SHUFFLE = 1, 2, 3          # seed streams, as rnn-lab's seed.rs
 EVAL_CHUNK = 1024                      # rows per forward pass when evaluating
@@ -108,8 +140,11 @@ def keras_init_(net, cell, units):
 def build(args, device):
     net = Net(args.model, args.units, args.layers)
     if args.init_from:
-        state = load_file(args.init_from)
-        net.load_state_dict(state)
+        try:
+            net.load_state_dict(load_file(args.init_from))
+        except Exception as e:  # a file that is not safetensors, or of another model
+            fail(f"--init-from {args.init_from}: cannot load it into a {args.model} of {args.units} units "
+                 f"x {args.layers} layers ({str(e).splitlines()[0]})")
         if args.init == "keras" and args.model in ("rnn", "lstm"):
             for name, p in net.rnn.named_parameters():
                 if name.startswith("bias_hh"):
@@ -141,14 +176,10 @@ def resolve_device(spec):
     if spec == "auto":
         return torch.device("cuda:0" if torch.cuda.is_available() else "cpu")
     if spec.startswith("cuda") and not torch.cuda.is_available():
-        sys.exit(f"error: --device {spec}: no CUDA device is visible; use --device cpu (or auto)")
+        fail(f"--device {spec}: no CUDA device is visible; use --device cpu (or auto)")
+    if spec not in ("cpu", "cuda") and not spec.startswith("cuda:"):
+        fail(f"unknown device '{spec}' (expected auto, cpu, cuda or cuda:N)")
     return torch.device("cuda:0" if spec == "cuda" else spec)
-
-
-def write_atomic(path, text):
-    with open(path + ".partial", "w") as f:
-        f.write(text)
-    os.replace(path + ".partial", path)
 
 
 def predictions_csv(targets, preds, first_row):
@@ -156,12 +187,6 @@ def predictions_csv(targets, preds, first_row):
     for k, (t, p) in enumerate(zip(targets, preds)):
         lines.append(f"{first_row + k},{f32(t)},{f32(p)},{f32(abs(np.float32(p) - np.float32(t)))}")
     return "\n".join(lines) + "\n"
-
-
-# rnn-lab's defaults, the one copy (src/config/defaults.json): the blog's experiment.
-DEFAULTS = json.load(open(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "src", "config", "defaults.json")))
-RUN_SETTINGS = ["task", "samples", "seq_len", "fit_rows", "val_split", "model", "units", "layers", "init", "lr",
-                "adam_eps", "adam", "batch_size", "epochs", "seed"]
 
 
 class KerasAdam(torch.optim.Optimizer):
@@ -190,43 +215,7 @@ class KerasAdam(torch.optim.Optimizer):
                 p.sub_(m * alpha.item() / (v.sqrt() + group["eps"]))
 
 
-def parse_args(argv):
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    d, e = DEFAULTS["config"], DEFAULTS["execution"]
-    p.add_argument("--task", default=d["task"], choices=["multiply", "add"])
-    p.add_argument("--model", default=d["model"], choices=["rnn", "lstm", "gru"])
-    p.add_argument("--samples", type=int, default=d["samples"])
-    p.add_argument("--seq-len", type=int, default=d["seq_len"])
-    p.add_argument("--fit-rows", type=int, default=d["fit_rows"])
-    p.add_argument("--val-split", type=float, default=d["val_split"])
-    p.add_argument("--units", type=int, default=d["units"])
-    p.add_argument("--layers", type=int, default=d["layers"])
-    p.add_argument("--init", default=d["init"], choices=["keras", "torch"])
-    p.add_argument("--lr", type=float, default=d["lr"])
-    p.add_argument("--adam-eps", type=float, default=d["adam_eps"])
-    p.add_argument("--adam", default=d["adam"], choices=["torch", "keras"])
-    p.add_argument("--batch-size", type=int, default=d["batch_size"])
-    p.add_argument("--epochs", type=int, default=d["epochs"])
-    p.add_argument("--seed", type=int, default=d["seed"])
-    p.add_argument("--device", default=e["device"])
-    p.add_argument("--threads", type=int, default=e["threads"])
-    p.add_argument("--out")
-    p.add_argument("--force", action="store_true")
-    p.add_argument("-q", "--quiet", action="store_true")
-    p.add_argument("--init-from", help="start from these weights (safetensors)")
-    p.add_argument("--save-init", help="write the initial weights (safetensors)")
-    p.add_argument("--predict-from", help="print test predictions of these weights, no training")
-    p.add_argument("--dump-data", help="write x and y (safetensors) and exit")
-    args = p.parse_args(argv)
-    if not 0.0 < args.val_split < 1.0:
-        p.error(f"--val-split must be in (0, 1), got {args.val_split}")
-    if not 0 < args.fit_rows < args.samples:
-        p.error("--fit-rows must be in [1, --samples)")
-    return args
-
-
-def main(argv):
-    args = parse_args(argv)
+def main(args):
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     x, y = generate(args.task, args.samples, args.seq_len, args.seed)
@@ -242,16 +231,11 @@ def main(argv):
         sys.stdout.write(predictions_csv(sy.flatten().cpu().tolist(), pred, args.fit_rows))
         return
 
-    out = args.out or f"runs/reference-{args.model}-seed{args.seed}"
-    if os.path.isdir(out) and os.listdir(out) and not args.force:
-        sys.exit(f"error: output folder {out} exists and is not empty; choose a new --out, or pass --force")
-    os.makedirs(out, exist_ok=True)
-    for name in ("summary.json", "history.csv", "predictions.csv", "model.safetensors"):
-        if os.path.exists(os.path.join(out, name)):
-            os.remove(os.path.join(out, name))
-
+    out = args.out
     started = time.perf_counter()
     net = build(args, device)
+    # Everything is checked and built: only now is an earlier run replaced.
+    open_out(out)
     if args.save_init:
         save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()}, args.save_init)
     params = [p for p in net.parameters() if p.requires_grad]
@@ -288,7 +272,7 @@ def main(argv):
                 print(f"Epoch {epoch + 1}/{args.epochs} - {batches}/{batches} - {seconds:.2f}s"
                       f" - loss: {loss:.4g} - val_loss: {val_loss:.4g}", flush=True)
             if not (math.isfinite(loss) and math.isfinite(val_loss)):
-                sys.exit(f"error: training diverged: loss {loss} and val_loss {val_loss} at epoch {epoch}")
+                fail(f"training diverged: loss {loss} and val_loss {val_loss} in epoch {epoch + 1}/{args.epochs}")
 
     pred = predict(net, sx)
     test_mse = mse(pred, sy)
@@ -331,4 +315,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    guard(main, ARGS)

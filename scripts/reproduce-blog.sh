@@ -10,6 +10,8 @@
 #   REFERENCE_MODELS  the reference's models (default "rnn lstm gru"; its GRU
 #              costs about 2 s per epoch on one CPU core)
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+help_if_asked "$@"
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${1:-$root/results/blog-cpu}
 seeds=${2:-1..20}
@@ -17,16 +19,16 @@ epochs=${EPOCHS:-100}
 pack=${PACK:-auto}
 reference_models=${REFERENCE_MODELS:-rnn lstm gru}
 "$root/scripts/setup.sh"
-(cd "$root" && cargo build --release --quiet)
+build_rnn_lab "$root"
 bin=$root/target/release/rnn-lab
 start=$(date +%s)
 
 rnn_lab_runs() {
   echo "reproduce: rnn-lab, Keras init -> $out/rnn-lab"
-  "$bin" reproduce --models rnn,lstm,gru --seeds "$seeds" --device cpu --threads 1 --quiet --force \
+  "$bin" reproduce --models rnn,lstm,gru --seeds "$seeds" --device cpu --threads 1 --quiet \
     --pack "$pack" --epochs "$epochs" --out "$out/rnn-lab"
   echo "reproduce: rnn-lab, PyTorch init -> $out/rnn-lab-torch-init"
-  "$bin" reproduce --models rnn,lstm,gru --seeds "$seeds" --device cpu --threads 1 --quiet --force \
+  "$bin" reproduce --models rnn,lstm,gru --seeds "$seeds" --device cpu --threads 1 --quiet \
     --pack "$pack" --init torch --epochs "$epochs" --out "$out/rnn-lab-torch-init"
 }
 
@@ -42,6 +44,8 @@ reference_runs() {
   echo "reproduce: PyTorch reference, Keras init -> $out/reference"
   for model in $reference_models; do
     for seed in $(seed_list "$seeds"); do
+      # Resumes as the rnn-lab studies do: a finished run is kept.
+      [ -f "$out/reference/$model/seed-$seed/summary.json" ] && continue
       "$root/scripts/reference.py" --model "$model" --seed "$seed" --epochs "$epochs" --device cpu --threads 1 \
         --quiet --force --out "$out/reference/$model/seed-$seed"
     done

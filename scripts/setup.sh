@@ -10,6 +10,8 @@
 #   LIBTORCH       if you set it, cargo uses your libtorch instead of this one
 #   --keras        also install Keras 3.15.1 on TensorFlow 2.21 (CPU), as .venv-keras
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+help_if_asked "$@"
 
 TORCH_VERSION=2.11.0
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)

@@ -18,9 +18,11 @@
 # When all tasks are done:
 #   rnn-lab aggregate --complete DIR && scripts/plot.py --sweep DIR
 #
-#   RNN_LAB_BIN   the rnn-lab binary (default: $RNN_LAB_DIR/target/release/rnn-lab,
-#                 RNN_LAB_DIR default $HOME/rnn-lab, set up and built once:
-#                 scripts/setup.sh && cargo build --release)
+# The binary is the first of: $RNN_LAB_BIN; $RNN_LAB_DIR/target/release/rnn-lab;
+# target/release/rnn-lab of the folder sbatch was called from (submit from
+# your clone, after scripts/setup.sh && cargo build --release); that of the
+# clone this script is in, when it is run without sbatch.
+# Without --out the study goes to runs/study of the submit folder.
 #
 #SBATCH --job-name=rnn-lab-sweep
 #SBATCH --array=0-7
@@ -28,11 +30,26 @@
 #SBATCH --time=02:00:00
 #SBATCH --output=slurm-%A_%a.out
 set -euo pipefail
+# Slurm runs a copy of this script from its spool folder: nothing beside
+# it can be sourced, so --help is spelled out here.
+case "${1:-}" in -h|--help) sed -n '2,/^#SBATCH/{/^#SBATCH/d;/^#/{s/^# \{0,1\}//;p;};}' "$0"; exit 0 ;; esac
 
-bin=${RNN_LAB_BIN:-${RNN_LAB_DIR:-$HOME/rnn-lab}/target/release/rnn-lab}
-[ -x "$bin" ] || { echo "slurm-sweep: no rnn-lab binary at $bin; set RNN_LAB_BIN or RNN_LAB_DIR" >&2; exit 1; }
+submit=${SLURM_SUBMIT_DIR:-$PWD}
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+candidates=()
+[ -n "${RNN_LAB_BIN:-}" ] && candidates+=("$RNN_LAB_BIN")
+[ -n "${RNN_LAB_DIR:-}" ] && candidates+=("$RNN_LAB_DIR/target/release/rnn-lab")
+candidates+=("$submit/target/release/rnn-lab" "$here/target/release/rnn-lab")
+bin=
+for c in "${candidates[@]}"; do
+  if [ -x "$c" ]; then bin=$c; break; fi
+done
+if [ -z "$bin" ]; then
+  echo "slurm-sweep: no rnn-lab binary at ${candidates[*]}; submit from your built clone, or set RNN_LAB_BIN" >&2
+  exit 1
+fi
 
-echo "slurm-sweep: task ${SLURM_ARRAY_TASK_ID:-?} of ${SLURM_ARRAY_TASK_COUNT:-?} on $(hostname)"
+echo "slurm-sweep: task ${SLURM_ARRAY_TASK_ID:-?} of ${SLURM_ARRAY_TASK_COUNT:-?} on $(hostname), $bin"
 exec "$bin" sweep \
   --tasks multiply,add --models rnn,lstm,gru --seq-lens 10,25,50,100,200 --seeds 1..3 --inits keras \
-  --epochs 100 --jobs 4 --out "$HOME/rnn-lab-runs/study" "$@"
+  --epochs 100 --jobs 4 --out "$submit/runs/study" "$@"

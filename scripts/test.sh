@@ -4,6 +4,8 @@
 # then builds and runs every test, PyTorch and Keras parity included.
 # Extra arguments go to `cargo test`.
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+help_if_asked "$@"
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 "$root/scripts/setup.sh" --keras
 cd "$root"

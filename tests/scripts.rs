@@ -78,10 +78,10 @@ fn compare_and_plot_read_a_reproduction() {
         .find(|l| l.starts_with("| rnn | rnn-lab, Keras init | 2 | "))
         .unwrap_or_else(|| panic!("{table}"));
     assert!(
-        table.contains("| rnn | textbook (Keras, 1 unseeded run) | 1 | 9.32 % |"),
-        "{table}"
+        !table.contains("textbook (Keras, 1 unseeded run)"),
+        "published runs stand beside the blog's experiment only:\n{table}"
     );
-    let summary = json(&root.join("rnn-lab/gru/seed-2/summary.json"));
+    let summary = json(&root.join("rnn-lab/multiply-gru-keras-len10-seed2/summary.json"));
     let correctness = summary["correctness"].as_f64().unwrap();
     assert!(
         table.contains(&format!("{correctness:.2}")),
@@ -95,11 +95,11 @@ fn compare_and_plot_read_a_reproduction() {
         .unwrap();
     let cells = |line: &str| line.split(" | ").map(str::to_owned).collect::<Vec<_>>();
     assert_eq!(
-        cells(ours)[3],
+        cells(ours)[4],
         cells(rnn)[3],
         "median [IQR]: {ours} vs {rnn}"
     );
-    assert_eq!(cells(ours)[5], cells(rnn)[5], "min .. max: {ours} vs {rnn}");
+    assert_eq!(cells(ours)[6], cells(rnn)[5], "min .. max: {ours} vs {rnn}");
 
     script(
         "plot.py",
@@ -199,7 +199,13 @@ fn plot_draws_strips_of_correctness_and_of_the_plateau_end() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
     for k in 1..=3u64 {
-        // "soon" learns in epoch 2 or 3; "never" stays on its plateau.
+        // "soon" learns in epoch 2 or 3; "never" and "also-never" stay on their plateau.
+        fake_run(
+            &root.join(format!("also-never/lstm/seed-{k}")),
+            k,
+            12.0,
+            &[0.05, 0.05, 0.05],
+        );
         let learned: &[f64] = if k == 1 {
             &[0.05, 0.005, 0.004]
         } else {
@@ -220,7 +226,7 @@ fn plot_draws_strips_of_correctness_and_of_the_plateau_end() {
             "--out",
             s(&plots),
             s(&root.join("never")),
-            s(&root.join("never")),
+            s(&root.join("also-never")),
         ],
     );
     assert_png(&plots.join("correctness-strip.png"));
@@ -277,7 +283,7 @@ fn plot_draws_strips_of_correctness_and_of_the_plateau_end() {
 }
 
 #[test]
-fn plot_draws_correctness_against_length_for_a_sweep() {
+fn compare_and_plot_read_a_sweep_over_two_lengths_next_to_it() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("sweep");
     let grid = [
@@ -293,19 +299,50 @@ fn plot_draws_correctness_against_length_for_a_sweep() {
     ];
     run_ok(&with(
         &with(&grid, TINY),
-        &["--epochs", "1", "--jobs", "2", "--quiet", "--out", s(&out)],
+        &["--epochs", "2", "--jobs", "2", "--quiet", "--out", s(&out)],
     ));
-    run_ok(&["aggregate", s(&out)]);
-    script("plot.py", &["--sweep", s(&out)]);
-    assert_png(&out.join("correctness-vs-length.png"));
-    let err = Command::new(python())
-        .arg(repo().join("scripts/plot.py"))
-        .args(["--sweep", s(tmp.path())])
-        .output()
-        .unwrap();
-    assert!(!err.status.success());
+    let printed = script("plot.py", &[s(&out)]);
+    for png in ["sweep-curves.png", "correctness-vs-length.png"] {
+        assert_png(&out.join(png));
+        assert!(
+            printed.contains(&format!("plot: wrote {}", out.join(png).display())),
+            "{printed}"
+        );
+    }
+    // One cell per task, model and length: "seed 1" never appears twice in a cell.
+    let table = script("compare.py", &[s(&out)]);
+    let rows: Vec<&str> = table
+        .lines()
+        .filter(|l| l.contains("| sweep | 2 |"))
+        .collect();
+    assert_eq!(rows.len(), 8, "2 tasks x 2 models x 2 lengths:\n{table}");
     assert!(
-        String::from_utf8_lossy(&err.stderr).contains("run `rnn-lab aggregate"),
-        "clear message without aggregate.csv"
+        table.contains("| multiply, rnn, seq_len 5 | sweep | 2 |"),
+        "{table}"
+    );
+    assert!(
+        table.contains("| add, lstm, seq_len 8 | sweep | 2 |"),
+        "{table}"
+    );
+    // --by model: rnn against lstm within each task and length, paired by seed.
+    let by = script("compare.py", &[s(&out), "--by", "model"]);
+    let pairs: Vec<&str> = by
+        .lines()
+        .filter(|l| l.contains("| rnn | lstm | paired, 2 |"))
+        .collect();
+    assert_eq!(pairs.len(), 4, "{by}");
+    assert!(
+        by.contains("| sweep, add, seq_len 8 | rnn | lstm | paired, 2 |"),
+        "{by}"
+    );
+    let err = script_error("compare.py", &[s(&out), "--by", "colour"]);
+    assert_eq!(
+        err.trim(),
+        "compare: --by colour: the axes that vary here are task, model, seq_len (or set)"
+    );
+    let err = script_error("plot.py", &[s(&out.join("logs"))]);
+    assert!(
+        err.starts_with("plot: no runs (folders with summary.json) under "),
+        "{err}"
     );
 }

@@ -1,0 +1,136 @@
+"""What the Python scripts share (standard library only, so it loads under
+any of their interpreters and before their heavy imports): rnn-lab's
+defaults, the run flags they take as `rnn-lab train` does, the checks of
+those flags and of a run folder, and errors as one line with exit 1.
+
+The rule is rnn-lab's: check everything that can fail before an earlier
+run's files are touched; write files whole or not at all.
+"""
+import importlib
+import json
+import math
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+# rnn-lab's defaults, the one copy: the blog's experiment.
+DEFAULTS = json.load(open(os.path.join(HERE, "..", "src", "config", "defaults.json")))
+PROG = os.path.basename(sys.argv[0]).removesuffix(".py")
+RUN_FILES = ("summary.json", "history.csv", "predictions.csv", "model.safetensors")
+
+
+def fail(message):
+    """A user's mistake: one line on stderr, exit 1, no traceback."""
+    print(f"{PROG}: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def guard(main, *args):
+    """Runs `main`; a reader that left (`| head`) is a normal end."""
+    try:
+        main(*args)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit: point it at nothing first.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def need(module):
+    """Imports `module`, or says how to install it."""
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        fail(f"Python package {module.split('.')[0]} is missing: run scripts/setup.sh "
+             f"(or set PYTHON to a Python that has it)")
+
+
+def add_run_flags(p, names):
+    """`rnn-lab train`'s flags `names`, with rnn-lab's defaults."""
+    d, e = DEFAULTS["config"], DEFAULTS["execution"]
+    kinds = {"task": (str, ["multiply", "add"]), "model": (str, ["rnn", "lstm", "gru"]),
+             "init": (str, ["keras", "torch"]), "adam": (str, ["torch", "keras"]), "device": (str, None),
+             "val_split": (float, None), "lr": (float, None), "adam_eps": (float, None)}
+    for name in names:
+        kind, choices = kinds.get(name, (int, None))
+        default = e[name] if name in e else d[name]
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=default, choices=choices,
+                       help=f"as rnn-lab train (default {default})")
+
+
+def check_settings(args):
+    """rnn-lab's checks of the settings, worded as its flags."""
+    for name, low in (("samples", 1), ("seq_len", 2), ("fit_rows", 1), ("units", 1), ("layers", 1),
+                      ("batch_size", 1), ("epochs", 1), ("threads", 1)):
+        value = getattr(args, name, None)
+        if value is not None and value < low:
+            fail(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
+    if not 0.0 < args.val_split < 1.0:
+        fail(f"--val-split must be in (0, 1), got {args.val_split}")
+    if args.fit_rows >= args.samples:
+        fail(f"--fit-rows ({args.fit_rows}) must be less than --samples ({args.samples}): "
+             f"the rows after the fit rows are the test set")
+    train = math.floor(args.fit_rows * (1.0 - args.val_split))
+    if train < 1 or args.fit_rows - train < 1:
+        fail(f"--val-split {args.val_split} of {args.fit_rows} fit rows leaves {train} training and "
+             f"{args.fit_rows - train} validation rows; both must be at least 1")
+    for name in ("lr", "adam_eps"):
+        value = getattr(args, name)
+        if not (math.isfinite(value) and value > 0):
+            fail(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+
+
+def check_file(flag, path):
+    if path is None:
+        return
+    if os.path.isdir(path):
+        fail(f"{flag} {path} is a folder; give a file")
+    if not os.path.isfile(path):
+        fail(f"{flag} {path}: no such file")
+
+
+def check_new_file(flag, path):
+    if path is None:
+        return
+    if os.path.isdir(path):
+        fail(f"{flag} {path} is a folder; give a file path")
+    if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+        fail(f"{flag} {path}: its folder does not exist; create it first")
+
+
+def check_out(out, force):
+    """A run folder that may be written: absent, empty, or (with --force)
+    holding an earlier run, inside a writable folder. Writes nothing."""
+    if os.path.exists(out) and not os.path.isdir(out):
+        fail(f"--out {out} exists and is not a folder; choose another --out")
+    if os.path.isdir(out) and os.listdir(out) and not force:
+        fail(f"output folder {out} exists and is not empty; choose a new --out, or pass --force")
+    existing = out
+    while not os.path.exists(existing):
+        existing = os.path.dirname(os.path.abspath(existing))
+    if not os.access(existing, os.W_OK):
+        fail(f"cannot write --out {out}: {existing} is not writable; choose a writable --out")
+
+
+def open_out(out):
+    """Makes `out` a fresh run folder: an earlier run's files are removed,
+    summary first, so it never looks finished with a new history. Call
+    once everything that can fail has been checked and built."""
+    os.makedirs(out, exist_ok=True)
+    for name in RUN_FILES:
+        path = os.path.join(out, name)
+        if os.path.exists(path):
+            os.remove(path)
+
+
+def write_atomic(path, text):
+    """Writes `path` whole or not at all."""
+    tmp = f"{path}.partial-{os.getpid()}"
+    try:
+        with open(tmp, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)

@@ -1,0 +1,22 @@
+# Shared by the shell scripts (sourced, not run): --help from a script's
+# own header, and the one way they build rnn-lab.
+
+# Prints the comment block at the top of the calling script and exits,
+# when the first argument asks for help; nothing is built or installed.
+help_if_asked() {
+  case "${1:-}" in
+    -h|--help)
+      sed -n '2,/^set -euo/{/^#/{s/^# \{0,1\}//;p;};}' "$0"
+      exit 0 ;;
+  esac
+}
+
+# Builds the release binary of the checkout at $1, showing cargo's progress
+# (a first build compiles libtorch's bindings and takes several minutes).
+build_rnn_lab() {
+  local root=$1
+  if [ ! -x "$root/target/release/rnn-lab" ]; then
+    echo "building rnn-lab (first build: several minutes)" >&2
+  fi
+  (cd "$root" && cargo build --release) >&2
+}
