@@ -40,6 +40,17 @@ fn main() {
         };
         println!("cargo:rustc-link-arg={new_dtags}-rpath,{}", lib.display());
     }
+    // The C shim that asks libtorch what CPU code it runs (src/nn/cpu.rs).
+    println!("cargo:rerun-if-changed=src/nn/libtorch_info.cpp");
+    cc::Build::new()
+        .cpp(true)
+        .std("c++17")
+        .file("src/nn/libtorch_info.cpp")
+        .compile("rnn_lab_libtorch_info");
+    println!("cargo:rustc-link-search=native={}", lib.display());
+    println!("cargo:rustc-link-lib=dylib=torch_cpu");
+    println!("cargo:rustc-link-lib=dylib=c10");
+
     let cuda = lib.join("libtorch_cuda.so");
     if target_os == "linux" && cuda.exists() {
         // Keep libtorch_cuda.so in DT_NEEDED although no symbol of it is used

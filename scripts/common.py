@@ -37,13 +37,27 @@ def guard(main, *args):
         sys.exit(130)
 
 
-def need(module):
-    """Imports `module`, or says how to install it."""
+def need(module, quiet=False):
+    """Imports `module`, or says how to install it. With `quiet`, what the
+    import writes to stderr itself is hidden (TensorFlow's C++ logs two
+    lines at import, whatever its log level)."""
+    saved = None
+    if quiet:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, 2)
+        os.close(devnull)
     try:
         return importlib.import_module(module)
     except ImportError:
-        fail(f"Python package {module.split('.')[0]} is missing: run scripts/setup.sh "
-             f"(or set PYTHON to a Python that has it)")
+        missing = module.split(".")[0]
+    finally:
+        if saved is not None:
+            os.dup2(saved, 2)
+            os.close(saved)
+    fail(f"Python package {missing} is missing: run scripts/setup.sh "
+         f"(or set PYTHON to a Python that has it)")
 
 
 def add_run_flags(p, names):

@@ -77,7 +77,7 @@ if __name__ == "__main__":
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 np = need("numpy")
-keras = need("keras")
+keras = need("keras", quiet=True)
 load_file, save_file = need("safetensors.numpy").load_file, need("safetensors.numpy").save_file
 LAYERS = {"rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
 
@@ -196,7 +196,7 @@ def f32(x):
 
 
 def main(args):
-    import tensorflow as tf
+    tf = need("tensorflow", quiet=True)
     tf.config.threading.set_intra_op_parallelism_threads(args.threads)
     tf.config.threading.set_inter_op_parallelism_threads(args.threads)
     out = args.out

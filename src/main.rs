@@ -63,7 +63,22 @@ fn command() -> clap::Command {
     cli
 }
 
+/// libtorch's static initialisers take a few hundred milliseconds before
+/// `main`; a terminal closed in them would end the run. The executable's
+/// pre-init functions run before any shared object's, so the hang-up is
+/// ignored from (almost) the first instruction.
+#[cfg(target_os = "linux")]
+#[used]
+#[link_section = ".preinit_array"]
+static IGNORE_HANGUP_EARLY: extern "C" fn() = ignore_hangup_early;
+
+#[cfg(target_os = "linux")]
+extern "C" fn ignore_hangup_early() {
+    rnn_lab::store::console::keep_training_on_hangup();
+}
+
 fn main() -> ExitCode {
+    rnn_lab::store::console::keep_training_on_hangup();
     let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
     let stdout = io::stdout();
     let console = &mut stdout.lock();

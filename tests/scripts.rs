@@ -346,3 +346,158 @@ fn compare_and_plot_read_a_sweep_over_two_lengths_next_to_it() {
         "{err}"
     );
 }
+
+/// Asserts a failed script: exit 1, one line on stderr containing `expected`.
+fn one_line(out: &std::process::Output, expected: &str) {
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert_eq!(lines.len(), 1, "not one line:\n{err}");
+    assert!(lines[0].contains(expected), "{err}");
+}
+
+fn python_script(python: &Path, name: &str, args: &[&str]) -> std::process::Output {
+    Command::new(python)
+        .arg(repo().join("scripts").join(name))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn the_python_scripts_check_before_they_replace_and_fail_in_one_line() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = |name: &str| tmp.path().join(name);
+    let size = [
+        "--model",
+        "rnn",
+        "--samples",
+        "240",
+        "--fit-rows",
+        "200",
+        "--units",
+        "4",
+        "--seq-len",
+        "6",
+        "--epochs",
+        "1",
+        "-q",
+    ];
+    let reference = |extra: &[&str]| python_script(&python(), "reference.py", &with(&size, extra));
+    assert!(reference(&["--out", s(&p("ref1"))]).status.success());
+    let before = fs::read(p("ref1/summary.json")).unwrap();
+    one_line(
+        &reference(&[
+            "--out",
+            s(&p("ref1")),
+            "--force",
+            "--init-from",
+            "/nonexistent.safetensors",
+        ]),
+        "--init-from /nonexistent.safetensors: no such file",
+    );
+    fs::write(p("junk.safetensors"), "not safetensors").unwrap();
+    one_line(
+        &reference(&[
+            "--out",
+            s(&p("ref1")),
+            "--force",
+            "--init-from",
+            s(&p("junk.safetensors")),
+        ]),
+        "cannot load it into a rnn",
+    );
+    assert_eq!(
+        fs::read(p("ref1/summary.json")).unwrap(),
+        before,
+        "a failed replacement emptied the run"
+    );
+    one_line(
+        &reference(&["--out", s(&p("ref2")), "--batch-size", "0"]),
+        "--batch-size must be at least 1, got 0",
+    );
+    assert!(!p("ref2").exists());
+
+    let keras_python = repo().join(".venv-keras/bin/python");
+    let keras = |extra: &[&str]| {
+        let size: Vec<&str> = size.iter().copied().filter(|a| *a != "--init").collect();
+        python_script(&keras_python, "keras_reference.py", &with(&size, extra))
+    };
+    assert!(keras(&["--out", s(&p("k1"))]).status.success());
+    let before = fs::read(p("k1/summary.json")).unwrap();
+    one_line(
+        &keras(&[
+            "--out",
+            s(&p("k1")),
+            "--force",
+            "--data",
+            s(&p("junk.safetensors")),
+        ]),
+        "is not a safetensors file",
+    );
+    // rnn-lab's data file without its x: named, the old run kept.
+    let data = p("d.safetensors");
+    run_ok(&with(
+        &with(
+            &[
+                "train",
+                "--model",
+                "rnn",
+                "--seq-len",
+                "6",
+                "--epochs",
+                "1",
+                "-q",
+            ],
+            TINY,
+        ),
+        &["--out", s(&p("r")), "--save-data", s(&data)],
+    ));
+    let mut bytes = fs::read(&data).unwrap();
+    let at = bytes.windows(3).position(|w| w == b"\"x\"").unwrap();
+    bytes[at + 1] = b'w'; // the header names the tensor "w": no "x" left
+    fs::write(p("no-x.safetensors"), &bytes).unwrap();
+    one_line(
+        &keras(&[
+            "--out",
+            s(&p("k1")),
+            "--force",
+            "--data",
+            s(&p("no-x.safetensors")),
+        ]),
+        "has no tensor 'x'",
+    );
+    assert_eq!(
+        fs::read(p("k1/summary.json")).unwrap(),
+        before,
+        "a failed replacement emptied the run"
+    );
+
+    // The readers: a corrupt summary, a corrupt or cut history.
+    let set = p("set");
+    fake_run(&set.join("lstm/seed-1"), 1, 50.0, &[0.05, 0.02]);
+    fs::write(set.join("lstm/seed-1/summary.json"), "{\"config\": ").unwrap();
+    for script in ["compare.py", "plot.py"] {
+        let out = python_script(&python(), script, &[s(&set)]);
+        one_line(&out, "is not a readable summary.json");
+    }
+    fake_run(&set.join("lstm/seed-1"), 1, 50.0, &[0.05, 0.02]);
+    fs::write(
+        set.join("lstm/seed-1/history.csv"),
+        "epoch,loss,val_loss\n0,0.05,abc\n",
+    )
+    .unwrap();
+    one_line(
+        &python_script(&python(), "compare.py", &[s(&set)]),
+        "is not a readable history.csv",
+    );
+    // A history cut short of what its summary says.
+    fake_run(&set.join("lstm/seed-1"), 1, 50.0, &[0.05, 0.02, 0.01]);
+    let mut summary = json(&set.join("lstm/seed-1/summary.json"));
+    summary["epochs_run"] = 5.into();
+    fs::write(set.join("lstm/seed-1/summary.json"), summary.to_string()).unwrap();
+    one_line(
+        &python_script(&python(), "plot.py", &[s(&set)]),
+        "has 3 epochs but its summary.json says 5",
+    );
+}

@@ -21,6 +21,7 @@ pub use shape::{ModelSpec, Param, Role, INPUT_SIZE};
 /// `Default` is the blog's experiment, read from `src/config/defaults.json` (the
 /// PyTorch reference reads the same file).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(remote = "Self", deny_unknown_fields)]
 pub struct TrainConfig {
     pub task: Task,
     /// Rows generated in total (fit rows first, the rest is the test set).
@@ -45,9 +46,31 @@ pub struct TrainConfig {
     pub seed: u64,
 }
 
+/// Keys older files held inside a run's config (its execution, before it
+/// moved out): read and dropped. Any other unknown key is refused by name.
+const LEGACY_KEYS: [&str; 2] = ["device", "threads"];
+
+impl Serialize for TrainConfig {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        TrainConfig::serialize(self, s)
+    }
+}
+
+impl<'de> Deserialize<'de> for TrainConfig {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<TrainConfig, D::Error> {
+        let mut fields = serde_json::Map::deserialize(d)?;
+        for key in LEGACY_KEYS {
+            fields.remove(key);
+        }
+        TrainConfig::deserialize(serde_json::Value::Object(fields))
+            .map_err(serde::de::Error::custom)
+    }
+}
+
 /// How a run is executed; none of it changes what the run computes (on
 /// one device; CPU and CUDA kernels round differently).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Execution {
     pub device: DeviceSpec,
     /// CPU threads for libtorch's intra-op parallelism. One by default: the

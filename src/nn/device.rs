@@ -5,7 +5,9 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 use tch::{Cuda, Device};
 
+use super::cpu;
 use crate::config::{DeviceSpec, Execution, TrainConfig};
+use crate::store::CpuRecord;
 use crate::store::Versions;
 
 /// The tch release this build uses (pinned in Cargo.toml).
@@ -77,6 +79,8 @@ pub struct Environment {
     pub cudnn_available: bool,
     /// The device `--device auto` picks.
     pub auto_device: String,
+    /// The CPU code libtorch runs here (see `cpu`).
+    pub cpu: CpuRecord,
     pub defaults: TrainConfig,
     pub default_execution: Execution,
 }
@@ -89,6 +93,7 @@ pub fn environment() -> Environment {
         cuda_devices: Cuda::device_count(),
         cudnn_available: Cuda::cudnn_is_available(),
         auto_device: name(auto),
+        cpu: cpu::record(),
         defaults: TrainConfig::default(),
         default_execution: Execution::default(),
     }
@@ -105,6 +110,11 @@ pub fn describe(env: &Environment) -> String {
         text += &format!("cuda runtime {rt}, cudnn {dnn}\n");
     }
     text += &format!("--device auto uses: {}\n", env.auto_device);
+    let c = &env.cpu;
+    text += &format!(
+        "cpu: {} (best {}); ATen {}, oneDNN max isa {}, MKL branch {}\n",
+        c.model, c.best_isa, c.aten, c.onednn_max_isa, c.mkl_branch
+    );
     text
 }
 

@@ -2,6 +2,7 @@
 //! weights and weight files, the networks (fused for one member, packed
 //! for many, behind one `Network` trait), the optimizers, the device.
 
+pub mod cpu;
 pub mod data;
 pub mod device;
 pub mod elman;

@@ -16,6 +16,7 @@ use crate::store::write_atomic;
 /// `init_from` names a weights file) and its folder, plus files it also
 /// exports for lockstep references.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Job {
     pub config: TrainConfig,
     pub out: PathBuf,
@@ -50,6 +51,7 @@ impl Job {
 
 /// Jobs trained together in one process, and how.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Plan {
     pub execution: Execution,
     /// Replace the run files of non-empty folders (a cut-off run restarts).
@@ -61,35 +63,30 @@ pub struct Plan {
     pub jobs: Vec<Job>,
 }
 
-/// The file forms a plan is read from: a plan, or (as `sweep` wrote them
-/// before plans carried their execution) a bare list of jobs.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum PlanFile {
-    Plan(Plan),
-    Jobs(Vec<Job>),
-}
-
 impl Plan {
-    /// Reads a plan file; a bare list of jobs gets `execution`'s defaults.
+    /// Reads a plan file: a plan, or (as sweeps wrote them before plans
+    /// carried their execution) a bare list of jobs, which gets the
+    /// default execution.
     pub fn read(path: &Path) -> Result<Plan> {
         let text = fs::read_to_string(path)
             .with_context(|| format!("cannot read --plan {}", path.display()))?;
-        let file: PlanFile = serde_json::from_str(&text).with_context(|| {
+        let what = || {
             format!(
                 "--plan {} is not a plan (execution and jobs, or a list of jobs)",
                 path.display()
             )
-        })?;
-        Ok(match file {
-            PlanFile::Plan(plan) => plan,
-            PlanFile::Jobs(jobs) => Plan {
+        };
+        let value: serde_json::Value = serde_json::from_str(&text).with_context(what)?;
+        if value.is_array() {
+            let jobs = serde_json::from_value(value).with_context(what)?;
+            return Ok(Plan {
                 execution: Execution::default(),
                 force: false,
                 quiet: false,
                 jobs,
-            },
-        })
+            });
+        }
+        serde_json::from_value(value).with_context(what)
     }
 
     /// Writes the plan to `path`, whole or not at all.

@@ -9,25 +9,26 @@ use anyhow::{Context, Result};
 use tch::Tensor;
 
 use super::check::{CheckedJob, CheckedPlan};
+use super::memory::{self, guard};
 use super::observer::RunObserver;
 use super::outputs::{write_outputs, Finished};
 use crate::nn::data::{Dataset, Split};
 use crate::nn::init::draw_weights;
 use crate::nn::optim::Optimizer;
 use crate::nn::weights::{save_named, Weights};
+use crate::nn::Network;
 use crate::nn::{device, kernel};
 use crate::store::console::Console;
 use crate::store::text::final_report;
-use crate::store::{HistoryFile, PackRecord, RunDir, Summary, HISTORY};
+use crate::store::{EpochRecord, Evaluation, HistoryFile, PackRecord, RunDir, Summary, HISTORY};
 use crate::train::batch::PackData;
 use crate::train::eval::{baseline_mse, predict, score};
 use crate::train::fit;
 use crate::train::orders::batch_orders;
 
-/// One member's inputs, built without writing anything.
+/// One member's data and batch orders, built without writing anything.
 struct Member {
     split: Split,
-    weights: Weights,
     orders: Vec<Tensor>,
     /// Kept only when the job exports it (`--save-data`).
     data: Option<Dataset>,
@@ -37,19 +38,20 @@ fn prepare(job: &CheckedJob) -> Result<Member> {
     let c = &job.job.config;
     let data = Dataset::for_config(c)?;
     let split = data.split(c, tch::Device::Cpu)?;
-    let weights = match &job.init_from {
-        Some((_, weights)) => weights
-            .iter()
-            .map(|(n, t)| (n.clone(), t.shallow_clone()))
-            .collect(),
-        None => draw_weights(&job.spec, c.seed),
-    };
     Ok(Member {
         orders: batch_orders(c.seed, c.split_sizes().train, c.epochs),
         split,
-        weights,
         data: job.job.save_data.is_some().then_some(data),
     })
+}
+
+/// A member's initial weights: read from its file at check time, or drawn
+/// from its seed now.
+fn initial_weights(job: &CheckedJob) -> Weights {
+    match &job.init_from {
+        Some((_, weights)) => shallow(weights),
+        None => draw_weights(&job.spec, job.job.config.seed),
+    }
 }
 
 /// Locks every member's folder, then clears them: a folder that cannot
@@ -72,6 +74,50 @@ fn open_folders(plan: &CheckedPlan) -> Result<Vec<RunDir>> {
     Ok(dirs)
 }
 
+/// Every member's data and weights, the network and its optimizer: all a
+/// plan needs before a folder is touched, each stage's lack of memory told
+/// as such.
+struct Built {
+    members: Vec<Member>,
+    data: PackData,
+    weights: Vec<Weights>,
+    net: Box<dyn Network>,
+    opt: Optimizer,
+}
+
+fn build(plan: &CheckedPlan) -> Result<Built> {
+    let k = plan.jobs.len();
+    let config = &plan.jobs[0].job.config;
+    let spec = plan.jobs[0].spec;
+    let (members, data) = guard(
+        || memory::data_message(config, k),
+        || {
+            let members = plan.jobs.iter().map(prepare).collect::<Result<Vec<_>>>()?;
+            let splits: Vec<&Split> = members.iter().map(|m| &m.split).collect();
+            let data = PackData::stack(&splits, plan.device)?;
+            Ok((members, data))
+        },
+    )?;
+    memory::check_model_fits(&spec, k)?;
+    let (weights, net, opt) = guard(
+        || memory::model_message(&spec, k),
+        || {
+            let specs: Vec<_> = plan.jobs.iter().map(|j| j.spec).collect();
+            let weights: Vec<Weights> = plan.jobs.iter().map(initial_weights).collect();
+            let net = kernel::build(&specs, weights.iter().map(shallow).collect(), plan.device)?;
+            let opt = Optimizer::new(net.var_store(), config)?;
+            Ok((weights, net, opt))
+        },
+    )?;
+    Ok(Built {
+        members,
+        data,
+        weights,
+        net,
+        opt,
+    })
+}
+
 /// Trains `plan` and writes each member's folder. Returns each member's
 /// summary, or why it failed (the others are untouched by it); a lone run
 /// prints the blog's report at the end. `console` gets the epoch lines and
@@ -79,20 +125,22 @@ fn open_folders(plan: &CheckedPlan) -> Result<Vec<RunDir>> {
 pub fn execute(plan: &CheckedPlan, console: &mut dyn Write) -> Result<Vec<Result<Summary>>> {
     let started = Instant::now();
     tch::set_num_threads(plan.execution.threads as i32);
-    let members = plan.jobs.iter().map(prepare).collect::<Result<Vec<_>>>()?;
-    let splits: Vec<&Split> = members.iter().map(|m| &m.split).collect();
-    let data = PackData::stack(&splits, plan.device)?;
-    let specs: Vec<_> = plan.jobs.iter().map(|j| j.spec).collect();
-    let weights = members.iter().map(|m| shallow(&m.weights)).collect();
-    let net = kernel::build(&specs, weights, plan.device)?;
+    let k = plan.jobs.len();
     let config = &plan.jobs[0].job.config;
-    let mut opt = Optimizer::new(net.var_store(), config)?;
+    let Built {
+        members,
+        data,
+        weights,
+        net,
+        mut opt,
+    } = build(plan)?;
 
     // Every input is checked and built: only now are the folders touched.
     let dirs = open_folders(plan)?;
-    for (job, member) in plan.jobs.iter().zip(&members) {
-        export(job, member)?;
+    for ((job, member), weights) in plan.jobs.iter().zip(&members).zip(&weights) {
+        export(job, member, weights)?;
     }
+    drop(weights);
     let mut console = Console::new(console);
     if !plan.quiet {
         console.print(&header(plan));
@@ -109,48 +157,88 @@ pub fn execute(plan: &CheckedPlan, console: &mut dyn Write) -> Result<Vec<Result
         config.batches_per_epoch(),
     );
     let orders: Vec<Vec<Tensor>> = members.into_iter().map(|m| m.orders).collect();
-    let ends = fit(&*net, &mut opt, &data, &orders, config, &mut observer)?;
+    let trained = guard(
+        || memory::training_message(config, k),
+        || {
+            let ends = fit(&*net, &mut opt, &data, &orders, config, &mut observer)?;
+            Ok((ends, predict(&*net, &data.test_x)?))
+        },
+    );
     observer.finish();
-
-    let test = predict(&*net, &data.test_x)?;
-    let many = plan.jobs.len() > 1;
-    let mut results = Vec::new();
-    for (k, ((job, dir), end)) in plan.jobs.iter().zip(&dirs).zip(ends).enumerate() {
-        let member = k as i64;
-        let finish = |history: Vec<_>| -> Result<(Summary, _)> {
-            let evaluation = score(&test.get(member), &data.test_y.get(member))?;
-            let summary = write_outputs(
-                dir,
-                Finished {
-                    config: &job.job.config,
-                    device: plan.device,
-                    threads: plan.execution.threads,
-                    spec: &job.spec,
-                    history: &history,
-                    evaluation: &evaluation,
-                    baseline_mse: baseline_mse(
-                        &data.member_train_y(member),
-                        &data.test_y.get(member),
-                    ),
-                    weights: net.member_weights(member),
-                    started,
-                    pack: many.then_some(PackRecord {
-                        members: plan.jobs.len(),
-                        position: k,
-                    }),
-                    init_from: job.init_from.as_ref().map(|(source, _)| source.clone()),
-                },
-            )?;
-            Ok((summary, evaluation))
-        };
-        results.push(end.and_then(finish).map(|(summary, evaluation)| {
-            if !many && !plan.quiet {
-                console.print(&final_report(&evaluation));
+    drop(observer);
+    let (ends, test) = match trained {
+        Ok(t) => t,
+        Err(e) => {
+            dirs.into_iter().for_each(RunDir::abandon_if_unstarted);
+            return Err(e);
+        }
+    };
+    let trained = Trained {
+        net: &*net,
+        data: &data,
+        test: &test,
+        started,
+    };
+    let results = plan
+        .jobs
+        .iter()
+        .zip(&dirs)
+        .zip(ends)
+        .enumerate()
+        .map(|(k, ((job, dir), end))| {
+            let evaluation = end.and_then(|history| trained.finish(plan, k, job, dir, &history))?;
+            if plan.jobs.len() == 1 && !plan.quiet {
+                console.print(&final_report(&evaluation.1));
             }
-            summary
-        }));
-    }
+            Ok(evaluation.0)
+        })
+        .collect();
     Ok(results)
+}
+
+/// What a plan's members share once trained.
+struct Trained<'a> {
+    net: &'a dyn Network,
+    data: &'a PackData,
+    /// Every member's test predictions, `[K, rows, 1]`.
+    test: &'a Tensor,
+    started: Instant,
+}
+
+impl Trained<'_> {
+    /// Member `k`'s test report and files; its summary, written last.
+    fn finish(
+        &self,
+        plan: &CheckedPlan,
+        k: usize,
+        job: &CheckedJob,
+        dir: &RunDir,
+        history: &[EpochRecord],
+    ) -> Result<(Summary, Evaluation)> {
+        let member = k as i64;
+        let test_y = self.data.test_y.get(member);
+        let evaluation = score(&self.test.get(member), &test_y)?;
+        let summary = write_outputs(
+            dir,
+            Finished {
+                config: &job.job.config,
+                device: plan.device,
+                threads: plan.execution.threads,
+                spec: &job.spec,
+                history,
+                evaluation: &evaluation,
+                baseline_mse: baseline_mse(&self.data.member_train_y(member), &test_y),
+                weights: self.net.member_weights(member),
+                started: self.started,
+                pack: (plan.jobs.len() > 1).then_some(PackRecord {
+                    members: plan.jobs.len(),
+                    position: k,
+                }),
+                init_from: job.init_from.as_ref().map(|(source, _)| source.clone()),
+            },
+        )?;
+        Ok((summary, evaluation))
+    }
 }
 
 /// "out: error" for each member of `plan` that failed, in order.
@@ -167,9 +255,9 @@ pub fn failures(plan: &CheckedPlan, results: &[Result<Summary>]) -> Vec<String> 
 }
 
 /// The files a job also writes: its initial weights, its data and orders.
-fn export(job: &CheckedJob, member: &Member) -> Result<()> {
+fn export(job: &CheckedJob, member: &Member, weights: &Weights) -> Result<()> {
     if let Some(path) = &job.job.save_init {
-        save_named(shallow(&member.weights), path)?;
+        save_named(shallow(weights), path)?;
     }
     if let (Some(path), Some(data)) = (&job.job.save_data, &member.data) {
         save_named(

@@ -5,6 +5,7 @@
 pub mod check;
 pub mod job;
 pub mod life;
+pub mod memory;
 pub mod observer;
 pub mod outputs;
 

@@ -7,8 +7,8 @@ use anyhow::{Context, Result};
 use tch::{Device, Tensor};
 
 use crate::config::{ModelSpec, TrainConfig};
-use crate::nn::device;
 use crate::nn::weights::save_named;
+use crate::nn::{cpu, device};
 use crate::stats::quantile;
 use crate::store::text::{predictions_csv, summary_json};
 use crate::store::{
@@ -60,6 +60,7 @@ pub fn write_outputs(dir: &RunDir, f: Finished) -> Result<Summary> {
         seconds_total: f.started.elapsed().as_secs_f64(),
         pack: f.pack,
         init_from: f.init_from,
+        cpu: (!f.device.is_cuda()).then(cpu::record),
     };
     write_atomic(&dir.file(SUMMARY), summary_json(&summary)?.as_bytes())?;
     Ok(summary)

@@ -32,6 +32,16 @@ impl<'a> Console<'a> {
     }
 }
 
+/// A closed terminal sends SIGHUP, whose default is to end the process:
+/// a run ignores it from its first instruction (children inherit that), so
+/// a terminal that goes away stops the printing, never the training.
+pub fn keep_training_on_hangup() {
+    // SAFETY: setting a signal's disposition to ignored has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGHUP, libc::SIG_IGN);
+    }
+}
+
 /// A progress bar over one epoch's batches on stderr, drawn only when
 /// stderr is a terminal.
 pub fn progress_bar(batches: i64, quiet: bool) -> ProgressBar {

@@ -17,7 +17,9 @@ pub use config_file::RunFile;
 pub use evaluation::Evaluation;
 pub use history::{read_history, EpochRecord, HistoryFile};
 pub use run_dir::{check_run_dir, RunDir};
-pub use summary::{read_summary, FinishedRun, InitSource, PackRecord, Summary, Versions};
+pub use summary::{
+    read_summary, CpuRecord, FinishedRun, InitSource, PackRecord, Summary, Versions,
+};
 
 pub const HISTORY: &str = "history.csv";
 pub const SUMMARY: &str = "summary.json";

@@ -22,6 +22,23 @@ pub struct Versions {
     pub cudnn: Option<i64>,
 }
 
+/// What computed a run on the CPU.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CpuRecord {
+    /// The CPU's name (CPUID's brand string).
+    pub model: String,
+    /// The widest vector instructions the CPU has (avx512, avx2, ...).
+    pub best_isa: String,
+    /// ATen's kernels' capability as libtorch reports it (AVX512, AVX2, DEFAULT).
+    pub aten: String,
+    pub onednn_version: String,
+    /// ONEDNN_MAX_CPU_ISA when set; otherwise oneDNN takes the CPU's best.
+    pub onednn_max_isa: String,
+    pub mkl_version: String,
+    /// MKL's conditional-reproducibility branch (MKL_CBWR): OFF unless set.
+    pub mkl_branch: String,
+}
+
 /// The weights file a run started from (`--init-from`) instead of drawing
 /// its initial weights from the seed: with the config, what defines it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -85,6 +102,9 @@ pub struct Summary {
     /// Set when the run started from a weights file, not from its seed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub init_from: Option<InitSource>,
+    /// The CPU code it ran, for a run on the CPU (absent in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<CpuRecord>,
 }
 
 /// Where a run sat in the pack it trained in.
@@ -171,6 +191,7 @@ impl Summary {
             seconds_total: 1.0,
             pack: None,
             init_from: None,
+            cpu: None,
         }
     }
 }

@@ -14,6 +14,7 @@ pub const CANONICAL_AXES: [&str; 5] = ["task", "model", "init", "seq_len", "seed
 
 /// The axes of a grid and its fixed settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Grid {
     /// The fixed settings (a setting that is an axis takes each of its
     /// values instead).
@@ -25,6 +26,7 @@ pub struct Grid {
 /// One run of a study: its folder name (stable for its settings) and its
 /// settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct RunSpec {
     pub name: String,
     pub config: TrainConfig,

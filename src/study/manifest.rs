@@ -26,6 +26,7 @@ pub const LEGACY_MANIFEST: &str = "sweep.json";
 
 /// One request that shaped the study.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct GridRecord {
     pub grid: Grid,
     /// Runs this grid added to the study.
@@ -36,6 +37,7 @@ pub struct GridRecord {
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Manifest {
     /// The settings a run of this study has unless an axis says otherwise;
     /// folder names are made against them.

@@ -65,14 +65,24 @@ fn signals() -> usize {
     SIGNALS.load(Ordering::SeqCst)
 }
 
+extern "C" fn count_signal(_: libc::c_int) {
+    // An atomic add is async-signal-safe; nothing else happens here.
+    SIGNALS.fetch_add(1, Ordering::SeqCst);
+}
+
 /// Counts SIGINT and SIGTERM from now on (before anything of a study is
-/// written, so a signal at any moment is a stop, never a kill).
+/// written, so a signal at any moment is a stop, never a kill). SIGHUP is
+/// not among them: a closed terminal stops the printing, not the study.
 fn catch_signals() {
-    // Fails only if a handler is already set (a second study in-process),
-    // which then counts into the same SIGNALS.
-    let _ = ctrlc::set_handler(|| {
-        SIGNALS.fetch_add(1, Ordering::SeqCst);
-    });
+    for signal in [libc::SIGINT, libc::SIGTERM] {
+        // SAFETY: the handler only touches an atomic.
+        unsafe {
+            libc::signal(
+                signal,
+                count_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
+            );
+        }
+    }
 }
 
 /// Runs this shard of the study `grid` in `dir`: prepares the study,

@@ -8,8 +8,16 @@ use std::{
     process::{Command, Output},
 };
 
+/// The binary under test: this build's, or $RNN_LAB_TEST_BIN (to show a
+/// new test failing on an older binary).
 pub fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_rnn-lab"))
+    Command::new(bin_path())
+}
+
+pub fn bin_path() -> PathBuf {
+    std::env::var_os("RNN_LAB_TEST_BIN")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_rnn-lab")))
 }
 
 pub fn repo() -> PathBuf {
