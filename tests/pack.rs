@@ -35,6 +35,10 @@ fn member(
 }
 
 fn train_pack(plan: &[serde_json::Value], dir: &Path) -> (bool, String) {
+    train_pack_with(plan, dir, "auto")
+}
+
+fn train_pack_with(plan: &[serde_json::Value], dir: &Path, kernel: &str) -> (bool, String) {
     let path = dir.join("plan.json");
     fs::write(&path, serde_json::to_string(plan).unwrap()).unwrap();
     let (ok, _, stderr) = run(&[
@@ -44,6 +48,8 @@ fn train_pack(plan: &[serde_json::Value], dir: &Path) -> (bool, String) {
         "--device",
         "cpu",
         "--quiet",
+        "--kernel",
+        kernel,
     ]);
     (ok, stderr)
 }
@@ -73,7 +79,14 @@ fn single(config: &serde_json::Value, out: &Path, dir: &Path, extra: &[&str]) {
 fn packed_members_follow_their_single_runs_at_the_blogs_sizes() {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path();
-    for model in ["rnn", "lstm", "gru"] {
+    // Every kernel that packs each model; the single runs use their default.
+    for (model, kernel) in [
+        ("rnn", "composed"),
+        ("rnn", "handwritten"),
+        ("lstm", "composed"),
+        ("gru", "composed"),
+        ("gru", "handwritten"),
+    ] {
         // Blog sizes, 3 epochs; members mix init schemes and tasks.
         let size = [("epochs", 3)];
         let kinds = [
@@ -84,12 +97,12 @@ fn packed_members_follow_their_single_runs_at_the_blogs_sizes() {
         let plan: Vec<_> = kinds
             .iter()
             .map(|(init, task, seed)| {
-                let out = root.join(format!("{model}-{init}-{task}-{seed}-packed"));
+                let out = root.join(format!("{model}-{kernel}-{init}-{task}-{seed}-packed"));
                 member(model, init, task, *seed, &size, &out)
             })
             .collect();
-        let (ok, stderr) = train_pack(&plan, root);
-        assert!(ok, "{model}: {stderr}");
+        let (ok, stderr) = train_pack_with(&plan, root, kernel);
+        assert!(ok, "{model} {kernel}: {stderr}");
         for (position, m) in plan.iter().enumerate() {
             let packed = Path::new(m["out"].as_str().unwrap()).to_owned();
             let alone = root.join(format!(
@@ -99,15 +112,16 @@ fn packed_members_follow_their_single_runs_at_the_blogs_sizes() {
             single(&m["config"], &alone, root, &[]);
             let worst = largest_relative_loss(&loss_pairs(&packed), &loss_pairs(&alone));
             println!(
-                "pack {model} member {position} ({}): largest relative difference {worst:.2e}",
+                "pack {model} {kernel} member {position} ({}): largest relative difference {worst:.2e}",
                 m["config"]["init"]
             );
             assert!(
                 worst <= RTOL,
-                "{model} member {position}: {worst:e} relative"
+                "{model} {kernel} member {position}: {worst:e} relative"
             );
             let summary = json(&packed.join("summary.json"));
             assert_eq!(summary["pack"], json!({"members": 3, "position": position}));
+            assert_eq!(summary["kernel"], kernel);
             assert_eq!(
                 summary["config"],
                 json(&alone.join("summary.json"))["config"]

@@ -67,6 +67,20 @@ fn reference_rebuilds_the_same_data_bit_for_bit() {
 /// Trains 3 epochs at the blog's sizes in rnn-lab, then in the reference
 /// from rnn-lab's initial weights, and compares the two runs.
 fn parity(model: &str, extra: &[&str]) {
+    for kernel in kernels(model) {
+        parity_with(model, extra, kernel);
+    }
+}
+
+/// Every kernel that can train `model` alone (see `nn::kernel`).
+fn kernels(model: &str) -> Vec<&'static str> {
+    match model {
+        "lstm" => vec!["libtorch", "composed"],
+        _ => vec!["handwritten", "libtorch", "composed"],
+    }
+}
+
+fn parity_with(model: &str, extra: &[&str], kernel: &str) {
     let tmp = tempfile::tempdir().unwrap();
     let ours = tmp.path().join("rnn-lab");
     let theirs = tmp.path().join("reference");
@@ -87,8 +101,16 @@ fn parity(model: &str, extra: &[&str]) {
     );
     run_ok(&with(
         &with(&["train"], &common),
-        &["--out", s(&ours), "--save-init", s(&init)],
+        &[
+            "--out",
+            s(&ours),
+            "--save-init",
+            s(&init),
+            "--kernel",
+            kernel,
+        ],
     ));
+    assert_eq!(json(&ours.join("summary.json"))["kernel"], kernel);
     reference(&with(
         &common,
         &["--out", s(&theirs), "--init-from", s(&init)],
@@ -102,7 +124,7 @@ fn parity(model: &str, extra: &[&str]) {
         *worst = largest_relative(&a, &b);
         assert!(
             *worst <= LOSS_RTOL,
-            "{model} {extra:?}: column {col} differs by {worst} relative: {a:?} vs {b:?}"
+            "{model} {extra:?} {kernel}: column {col} differs by {worst} relative: {a:?} vs {b:?}"
         );
     }
     let a = column(&ours.join("predictions.csv"), 2);
@@ -110,10 +132,10 @@ fn parity(model: &str, extra: &[&str]) {
     let worst_pred = largest_absolute(&a, &b);
     assert!(
         worst_pred <= PRED_ATOL,
-        "{model} {extra:?}: predictions differ by {worst_pred}"
+        "{model} {extra:?} {kernel}: predictions differ by {worst_pred}"
     );
     println!(
-        "parity {model} {extra:?}: largest relative loss diff {worst_loss:.3e}, val_loss {worst_val:.3e}, \
+        "parity {model} {extra:?} {kernel}: largest relative loss diff {worst_loss:.3e}, val_loss {worst_val:.3e}, \
          largest prediction diff {worst_pred:.3e}"
     );
 
@@ -133,7 +155,7 @@ fn parity(model: &str, extra: &[&str]) {
         worst_loaded <= 1e-6,
         "{model}: PyTorch predicts {worst_loaded} away with rnn-lab's weights"
     );
-    println!("parity {model} {extra:?}: PyTorch with rnn-lab's trained weights: largest diff {worst_loaded:.3e}");
+    println!("parity {model} {extra:?} {kernel}: PyTorch with rnn-lab's trained weights: largest diff {worst_loaded:.3e}");
 }
 
 #[test]

@@ -11,7 +11,9 @@ use clap::Args;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use rnn_lab::config::{parse_seeds, AdamKind, Cell, DeviceSpec, Execution, InitScheme, Task};
+use rnn_lab::config::{
+    parse_seeds, AdamKind, Cell, DeviceSpec, Execution, InitScheme, Kernel, Task,
+};
 use rnn_lab::TrainConfig;
 
 /// A comma-separated list of values of one setting (`rnn,lstm`, `10,25`).
@@ -169,6 +171,11 @@ pub struct ExecArgs {
     /// small model; sweep: cores / jobs].
     #[arg(long)]
     pub threads: Option<usize>,
+    /// What computes the recurrence: auto (hand-written backward for rnn and
+    /// gru on the CPU and in packs; libtorch's fused op for a lone LSTM and on
+    /// CUDA), libtorch, composed or handwritten [default: auto].
+    #[arg(long)]
+    pub kernel: Option<Kernel>,
 }
 
 impl ExecArgs {
@@ -177,6 +184,7 @@ impl ExecArgs {
         Execution {
             device: self.device.unwrap_or(base.device),
             threads: self.threads.unwrap_or(base.threads),
+            kernel: self.kernel.unwrap_or(base.kernel),
         }
     }
 }

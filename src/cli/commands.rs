@@ -271,6 +271,7 @@ fn run_study_command(
         jobs: study.jobs,
         device: study.exec.device.unwrap_or(Execution::default().device),
         threads: study.exec.threads,
+        kernel: study.exec.kernel.unwrap_or_default(),
         shard,
         pack: study.pack,
         force: study.force,

@@ -51,6 +51,20 @@ pub enum AdamKind {
     Keras,
 }
 
+/// What computes a run's recurrence (see `nn::kernel`): libtorch's fused
+/// op (one run at a time), the composed batched ops through autograd, or
+/// the hand-written backward (Elman RNN and GRU); `auto` picks per cell,
+/// device and pack size.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kernel {
+    #[default]
+    Auto,
+    Libtorch,
+    Composed,
+    Handwritten,
+}
+
 /// Where the run computes. The data and initial weights are always drawn
 /// on the CPU, so every device sees the same numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,6 +109,7 @@ keyword_enum!(Task, "task", Multiply => "multiply", Add => "add");
 keyword_enum!(Cell, "model", Rnn => "rnn", Lstm => "lstm", Gru => "gru");
 keyword_enum!(InitScheme, "init", Keras => "keras", Torch => "torch");
 keyword_enum!(AdamKind, "adam", Torch => "torch", Keras => "keras");
+keyword_enum!(Kernel, "kernel", Auto => "auto", Libtorch => "libtorch", Composed => "composed", Handwritten => "handwritten");
 
 impl fmt::Display for DeviceSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

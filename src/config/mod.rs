@@ -10,7 +10,7 @@ mod shape;
 
 use serde::{Deserialize, Serialize};
 
-pub use keywords::{AdamKind, Cell, DeviceSpec, InitScheme, Task};
+pub use keywords::{AdamKind, Cell, DeviceSpec, InitScheme, Kernel, Task};
 pub use limits::*;
 pub use seeds::parse_seeds;
 pub use shape::{ModelSpec, Param, Role, INPUT_SIZE};
@@ -77,6 +77,9 @@ pub struct Execution {
     /// blog's model is tiny (30 units), so libtorch's per-op parallel
     /// overhead outweighs the work it splits (see README, Speed).
     pub threads: usize,
+    /// What computes the recurrence (absent in older plans: auto).
+    #[serde(default)]
+    pub kernel: Kernel,
 }
 
 /// The one copy of the defaults, shared with `scripts/reference.py`.

@@ -1,26 +1,86 @@
-//! Which network computes a run: libtorch's fused recurrent ops for one
-//! member, the batched composition for several. Decided here, once.
+//! Which network computes a run, decided here, once: libtorch's fused
+//! recurrent op (oneDNN's LSTM on the CPU, cuDNN on CUDA) for one member
+//! where it is the fastest, the hand-written backward for the Elman RNN
+//! and the GRU (the CPU runs them step by step through autograd
+//! otherwise; packs on any device), the composed batched ops through
+//! autograd for LSTM packs.
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use tch::Device;
 
 use super::fused::FusedModel;
+use super::handwritten::HandWritten;
+use super::manual;
 use super::network::Network;
 use super::packed::PackedModel;
 use super::weights::Weights;
-use crate::config::ModelSpec;
+use crate::config::{Cell, Kernel, ModelSpec};
+
+/// What `choice` means for `members` runs of `cell` on `device`.
+pub fn resolve(choice: Kernel, cell: Cell, members: usize, device: Device) -> Result<Kernel> {
+    Ok(match choice {
+        Kernel::Auto if members == 1 && (device.is_cuda() || cell == Cell::Lstm) => Kernel::Libtorch,
+        Kernel::Auto if manual::supports(cell) => Kernel::Handwritten,
+        Kernel::Auto => Kernel::Composed,
+        Kernel::Libtorch if members > 1 => bail!(
+            "--kernel libtorch trains one run at a time, not a pack of {members}; use --pack 1, or --kernel composed or handwritten"
+        ),
+        Kernel::Handwritten if !manual::supports(cell) => {
+            bail!("no hand-written backward for the {cell}; use --kernel libtorch or composed")
+        }
+        other => other,
+    })
+}
 
 /// The network for members of `specs` (one shape) starting from
-/// `weights` (one set per member) on `device`: libtorch's fused recurrent
-/// ops for one member, the batched composition for several.
+/// `weights` (one set per member) on `device`, computed by `choice`.
 pub fn build(
     specs: &[ModelSpec],
     weights: Vec<Weights>,
     device: Device,
+    choice: Kernel,
 ) -> Result<Box<dyn Network>> {
-    if let ([spec], [_]) = (specs, weights.as_slice()) {
-        let weights = weights.into_iter().next().expect("one member");
-        return Ok(Box::new(FusedModel::new(*spec, weights, device)?));
+    Ok(match resolve(choice, specs[0].cell, specs.len(), device)? {
+        Kernel::Libtorch => {
+            let weights = weights.into_iter().next().expect("one member");
+            Box::new(FusedModel::new(specs[0], weights, device)?)
+        }
+        Kernel::Handwritten => Box::new(HandWritten::new(specs, &weights, device)?),
+        Kernel::Composed | Kernel::Auto => Box::new(PackedModel::new(specs, &weights, device)?),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn auto_picks_per_cell_device_and_pack() {
+        let cpu = Device::Cpu;
+        assert_eq!(
+            resolve(Kernel::Auto, Cell::Lstm, 1, cpu).unwrap(),
+            Kernel::Libtorch
+        );
+        assert_eq!(
+            resolve(Kernel::Auto, Cell::Rnn, 1, cpu).unwrap(),
+            Kernel::Handwritten
+        );
+        assert_eq!(
+            resolve(Kernel::Auto, Cell::Gru, 1, Device::Cuda(0)).unwrap(),
+            Kernel::Libtorch
+        );
+        assert_eq!(
+            resolve(Kernel::Auto, Cell::Gru, 32, Device::Cuda(0)).unwrap(),
+            Kernel::Handwritten
+        );
+        assert_eq!(
+            resolve(Kernel::Auto, Cell::Lstm, 32, cpu).unwrap(),
+            Kernel::Composed
+        );
+        assert!(resolve(Kernel::Libtorch, Cell::Rnn, 2, cpu)
+            .unwrap_err()
+            .to_string()
+            .contains("use --pack 1"));
+        assert!(resolve(Kernel::Handwritten, Cell::Lstm, 1, cpu).is_err());
     }
-    Ok(Box::new(PackedModel::new(specs, &weights, device)?))
 }

@@ -18,4 +18,9 @@ pub trait Network {
     fn member_weights(&self, k: i64) -> Weights;
     /// What computes the recurrence, as summary.json records it.
     fn kernel(&self) -> &'static str;
+    /// Back-propagates `loss` (computed from this network's last forward)
+    /// into every trainable variable's gradient.
+    fn backward(&self, loss: &Tensor) {
+        loss.backward();
+    }
 }

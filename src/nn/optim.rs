@@ -42,13 +42,18 @@ impl Optimizer {
         })
     }
 
-    /// Zeroes the gradients, back-propagates `loss` and takes one step.
-    pub fn backward_step(&mut self, loss: &Tensor) {
+    /// Zeroes the gradients, runs `backward` (which fills them) and takes
+    /// one step.
+    pub fn backward_step(&mut self, backward: impl FnOnce()) {
         match self {
-            Optimizer::Torch(o) => o.backward_step(loss),
+            Optimizer::Torch(o) => {
+                o.zero_grad();
+                backward();
+                o.step();
+            }
             Optimizer::Keras(o) => {
                 o.zero_grad();
-                loss.backward();
+                backward();
                 o.step();
             }
         }

@@ -36,11 +36,11 @@ impl Shape {
     }
 }
 
-struct Layer {
-    w_ih: Tensor,
-    w_hh: Tensor,
-    b_ih: Tensor,
-    b_hh: Tensor,
+pub(super) struct Layer {
+    pub(super) w_ih: Tensor,
+    pub(super) w_hh: Tensor,
+    pub(super) b_ih: Tensor,
+    pub(super) b_hh: Tensor,
 }
 
 /// K members' weights (`[K, ...]` variables named like PyTorch's, one per
@@ -138,6 +138,17 @@ impl PackedModel {
             head_bias,
             bias_hh_mask,
         })
+    }
+
+    /// The layers, the head's weight and bias, and the `bias_hh` mask, for
+    /// the hand-written recurrence over the same weights.
+    pub(super) fn parts(&self) -> (&[Layer], &Tensor, &Tensor, &Tensor) {
+        (
+            &self.layers,
+            &self.head_weight,
+            &self.head_bias,
+            &self.bias_hh_mask,
+        )
     }
 
     /// `x`: `[K, batch, seq_len, input]` → predictions `[K, batch, 1]`.

@@ -104,7 +104,12 @@ fn build(plan: &CheckedPlan) -> Result<Built> {
         || {
             let specs: Vec<_> = plan.jobs.iter().map(|j| j.spec).collect();
             let weights: Vec<Weights> = plan.jobs.iter().map(initial_weights).collect();
-            let net = kernel::build(&specs, weights.iter().map(shallow).collect(), plan.device)?;
+            let net = kernel::build(
+                &specs,
+                weights.iter().map(shallow).collect(),
+                plan.device,
+                plan.execution.kernel,
+            )?;
             let opt = Optimizer::new(net.var_store(), config)?;
             Ok((weights, net, opt))
         },
@@ -125,6 +130,7 @@ fn build(plan: &CheckedPlan) -> Result<Built> {
 pub fn execute(plan: &CheckedPlan, console: &mut dyn Write) -> Result<Vec<Result<Summary>>> {
     let started = Instant::now();
     tch::set_num_threads(plan.execution.threads as i32);
+    memory::keep_freed_memory();
     let k = plan.jobs.len();
     let config = &plan.jobs[0].job.config;
     let Built {
@@ -235,6 +241,7 @@ impl Trained<'_> {
                     position: k,
                 }),
                 init_from: job.init_from.as_ref().map(|(source, _)| source.clone()),
+                kernel: self.net.kernel(),
             },
         )?;
         Ok((summary, evaluation))

@@ -112,6 +112,20 @@ pub fn check_model_fits(spec: &ModelSpec, members: usize) -> Result<()> {
     }
 }
 
+/// Keeps freed memory in the process for the next batch. A batch's tensors
+/// past glibc's mmap threshold (32 MiB at most: a pack's activations and
+/// the hand-written backward's tapes) are otherwise mapped fresh and
+/// page-faulted in every batch, then returned; measured, that was a sixth
+/// of a GRU pack's backward and a fifth of a lone run's.
+pub fn keep_freed_memory() {
+    // SAFETY: mallopt only tunes glibc's allocator; called before training.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, i32::MAX);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, i32::MAX);
+    }
+}
+
 fn gib(values: i64) -> String {
     format!("{:.1} GiB", values as f64 * 4.0 / (1u64 << 30) as f64)
 }

@@ -29,6 +29,8 @@ pub struct Finished<'a> {
     pub started: Instant,
     pub pack: Option<PackRecord>,
     pub init_from: Option<InitSource>,
+    /// What computed the recurrence (`Network::kernel`).
+    pub kernel: &'static str,
 }
 
 /// Writes predictions.csv, model.safetensors and, last, summary.json.
@@ -61,6 +63,7 @@ pub fn write_outputs(dir: &RunDir, f: Finished) -> Result<Summary> {
         pack: f.pack,
         init_from: f.init_from,
         cpu: (!f.device.is_cuda()).then(cpu::record),
+        kernel: Some(f.kernel.to_owned()),
     };
     write_atomic(&dir.file(SUMMARY), summary_json(&summary)?.as_bytes())?;
     Ok(summary)

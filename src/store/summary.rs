@@ -105,6 +105,12 @@ pub struct Summary {
     /// The CPU code it ran, for a run on the CPU (absent in older files).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cpu: Option<CpuRecord>,
+    /// What computed the recurrence: libtorch (its fused op), composed
+    /// (batched ops through autograd) or handwritten (the hand-written
+    /// backward); absent in files written before there was a choice, all
+    /// of which are libtorch for a lone run and composed for a pack.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kernel: Option<String>,
 }
 
 /// Where a run sat in the pack it trained in.
@@ -192,6 +198,7 @@ impl Summary {
             pack: None,
             init_from: None,
             cpu: None,
+            kernel: None,
         }
     }
 }

@@ -26,7 +26,7 @@ use std::{
 
 use anyhow::{bail, Result};
 
-use crate::config::{DeviceSpec, Execution};
+use crate::config::{DeviceSpec, Execution, Kernel};
 use crate::nn::device;
 use crate::store::console::Console;
 use grid::Grid;
@@ -46,6 +46,7 @@ pub struct StudyOptions {
     pub device: DeviceSpec,
     /// Threads per process; None picks cores / jobs (at least 1).
     pub threads: Option<usize>,
+    pub kernel: Kernel,
     pub shard: Shard,
     /// Runs per child process.
     pub pack: PackSize,
@@ -102,6 +103,7 @@ pub fn run_study(
     let execution = Execution {
         device: opts.device,
         threads: opts.threads.unwrap_or((cores / opts.jobs).max(1)),
+        kernel: opts.kernel,
     };
     execution.validate()?;
     let dev = device::resolve(opts.device)?;

@@ -62,7 +62,7 @@ pub fn fit(
             let len = batch.min(rows - first);
             let (x, y) = data.batch(&index, first, len);
             let losses = batch_losses(&net.forward(&x), &y);
-            opt.backward_step(&losses.sum(Kind::Float));
+            opt.backward_step(|| net.backward(&losses.sum(Kind::Float)));
             total += losses.detach().to_kind(Kind::Double) * len as f64;
             observer.batch_done();
         }
@@ -134,7 +134,7 @@ fn diverged(record: &EpochRecord, epochs: i64) -> anyhow::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Cell, InitScheme, ModelSpec};
+    use crate::config::{Cell, InitScheme, Kernel, ModelSpec};
     use crate::nn::data::Dataset;
     use crate::nn::init::draw_weights;
     use crate::nn::kernel;
@@ -184,7 +184,7 @@ mod tests {
             .zip(configs)
             .map(|(s, c)| draw_weights(s, c.seed))
             .collect();
-        let net = kernel::build(&specs, weights, Device::Cpu).unwrap();
+        let net = kernel::build(&specs, weights, Device::Cpu, Kernel::Auto).unwrap();
         let orders: Vec<_> = configs
             .iter()
             .map(|c| orders::batch_orders(c.seed, data.rows, c.epochs))

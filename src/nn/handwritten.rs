@@ -1,0 +1,240 @@
+//! The packed model's weights with the recurrence's backward written by
+//! hand (`manual`): the Elman RNN and the GRU for K >= 1 members. Autograd
+//! sees only the head, on a leaf standing for the last layer's last
+//! output; `backward` carries the loss's gradient at that leaf down the
+//! layers by hand and hands each weight its gradient.
+
+use std::cell::RefCell;
+
+use anyhow::{ensure, Result};
+use tch::{nn, Device, Kind, Tensor};
+
+use super::manual::{self, LayerWeights, OutputGrad, Tape};
+use super::network::Network;
+use super::packed::PackedModel;
+use super::weights::Weights;
+use crate::config::ModelSpec;
+
+/// What one training forward left for its backward.
+struct Taped {
+    tapes: Vec<Tape>,
+    /// The leaf autograd saw: the last layer's last output `[K, B, H]`.
+    last: Tensor,
+}
+
+pub struct HandWritten {
+    packed: PackedModel,
+    taped: RefCell<Option<Taped>>,
+}
+
+impl HandWritten {
+    pub fn new(specs: &[ModelSpec], weights: &[Weights], device: Device) -> Result<HandWritten> {
+        ensure!(
+            manual::supports(specs[0].cell),
+            "no hand-written backward for the {}; use --kernel libtorch or composed",
+            specs[0].cell
+        );
+        Ok(HandWritten {
+            packed: PackedModel::new(specs, weights, device)?,
+            taped: RefCell::new(None),
+        })
+    }
+}
+
+/// A layer's weights, `b_hh` masked where Keras has none.
+fn layer_weights<'a>(
+    w_ih: &'a Tensor,
+    w_hh: &'a Tensor,
+    b_ih: &'a Tensor,
+    b_hh: &'a Tensor,
+) -> LayerWeights<'a> {
+    LayerWeights {
+        w_ih,
+        w_hh,
+        b_ih,
+        b_hh,
+    }
+}
+
+impl Network for HandWritten {
+    fn members(&self) -> i64 {
+        self.packed.members
+    }
+
+    fn forward(&self, x: &Tensor) -> Tensor {
+        let (layers, head_weight, head_bias, mask) = self.packed.parts();
+        let cell = self.packed.shape.cell;
+        let steps = x.size()[2];
+        let mut tapes = Vec::with_capacity(layers.len());
+        let top = tch::no_grad(|| {
+            let mut input = x.transpose(1, 2).contiguous();
+            for layer in layers {
+                let b_hh = layer.b_hh.unsqueeze(1) * mask;
+                let w = layer_weights(&layer.w_ih, &layer.w_hh, &layer.b_ih, &b_hh);
+                let (h, tape) = manual::forward(cell, &w, &input);
+                tapes.push(tape);
+                input = h;
+            }
+            input.select(1, steps - 1)
+        });
+        let last = top.detach().set_requires_grad(true);
+        let prediction = head_bias
+            .unsqueeze(1)
+            .baddbmm(&last, &head_weight.transpose(1, 2), 1, 1);
+        // Under no_grad (evaluation) the head has no graph: keep no tape.
+        if prediction.requires_grad() {
+            *self.taped.borrow_mut() = Some(Taped { tapes, last });
+        }
+        prediction
+    }
+
+    fn backward(&self, loss: &Tensor) {
+        loss.backward();
+        let Taped { tapes, last } = self
+            .taped
+            .borrow_mut()
+            .take()
+            .expect("a training forward before backward");
+        let (layers, _, _, mask) = self.packed.parts();
+        let surrogate = tch::no_grad(|| {
+            let mut d_out = OutputGrad::Last(last.grad());
+            let mut terms = Vec::new();
+            for (i, (layer, tape)) in layers.iter().zip(&tapes).enumerate().rev() {
+                let b_hh = layer.b_hh.unsqueeze(1) * mask;
+                let w = layer_weights(&layer.w_ih, &layer.w_hh, &layer.b_ih, &b_hh);
+                let g = manual::backward(&w, tape, &d_out, i > 0);
+                // Members whose bias_hh Keras lacks get none of its gradient.
+                let b_hh_grad = g.b_hh * mask.squeeze_dim(2);
+                terms.extend([
+                    (layer.w_ih.shallow_clone(), g.w_ih),
+                    (layer.w_hh.shallow_clone(), g.w_hh),
+                    (layer.b_ih.shallow_clone(), g.b_ih),
+                    (layer.b_hh.shallow_clone(), b_hh_grad),
+                ]);
+                if let Some(input) = g.input {
+                    d_out = OutputGrad::Every(input);
+                }
+            }
+            terms
+        });
+        // Hands each weight its gradient through autograd's own
+        // accumulation: d/dW sum(W * G) = G exactly.
+        let total = surrogate
+            .iter()
+            .map(|(w, g)| (w * g).sum(Kind::Float))
+            .reduce(|a, b| a + b)
+            .expect("a layer");
+        total.backward();
+    }
+
+    fn var_store(&self) -> &nn::VarStore {
+        self.packed.var_store()
+    }
+
+    fn member_weights(&self, k: i64) -> Weights {
+        self.packed.member_weights(k)
+    }
+
+    fn kernel(&self) -> &'static str {
+        "handwritten"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Cell, InitScheme};
+    use crate::nn::init::draw_weights;
+    use crate::nn::seed::rng_lock;
+    use crate::nn::weights::copy;
+
+    /// The largest difference between two tensors, relative to the larger
+    /// one's scale.
+    fn relative(a: &Tensor, b: &Tensor) -> f64 {
+        let scale = b.abs().max().double_value(&[]).max(1e-12);
+        (a - b).abs().max().double_value(&[]) / scale
+    }
+
+    /// The hand-written backward gives autograd's gradients through the
+    /// composed recurrence, for every weight, both cells, 1 and 3 members
+    /// with mixed inits (Keras's frozen bias_hh included), 1 and 3 layers.
+    #[test]
+    fn gradients_equal_autograds() {
+        for cell in [Cell::Rnn, Cell::Gru] {
+            for (members, layers) in [(1, 1), (3, 3)] {
+                let specs: Vec<ModelSpec> = (0..members)
+                    .map(|m| {
+                        let init = if m % 2 == 0 {
+                            InitScheme::Keras
+                        } else {
+                            InitScheme::Torch
+                        };
+                        ModelSpec::new(cell, 6, layers, init)
+                    })
+                    .collect();
+                let weights: Vec<Weights> = specs
+                    .iter()
+                    .enumerate()
+                    .map(|(m, s)| draw_weights(s, 20 + m as u64))
+                    .collect();
+                let x = {
+                    let _rng = rng_lock();
+                    tch::manual_seed(5);
+                    Tensor::rand([members, 4, 9, 2], (Kind::Float, Device::Cpu))
+                };
+                let target = x
+                    .sum_dim_intlist([2, 3].as_slice(), true, Kind::Float)
+                    .squeeze_dim(3)
+                    * 0.1;
+                let composed = PackedModel::new(
+                    &specs,
+                    &weights.iter().map(copy).collect::<Vec<_>>(),
+                    Device::Cpu,
+                )
+                .unwrap();
+                let manual = HandWritten::new(&specs, &weights, Device::Cpu).unwrap();
+                let mut losses = Vec::new();
+                for net in [&composed as &dyn Network, &manual] {
+                    let prediction = net.forward(&x);
+                    let loss = (&prediction - &target).square().sum(Kind::Float);
+                    net.backward(&loss);
+                    losses.push(prediction);
+                }
+                let err = relative(&losses[1], &losses[0]);
+                assert!(
+                    err < 1e-6,
+                    "{cell} K={members}: predictions differ by {err}"
+                );
+                let (a, b) = (
+                    composed.var_store().variables(),
+                    manual.var_store().variables(),
+                );
+                for (name, va) in &a {
+                    let (ga, gb) = (va.grad(), b[name].grad());
+                    let err = relative(&gb, &ga);
+                    assert!(
+                        err < 1e-6,
+                        "{cell} K={members} layers={layers} {name}: gradient differs by {err}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn evaluation_keeps_no_tape_and_an_lstm_is_refused() {
+        let spec = ModelSpec::new(Cell::Gru, 4, 2, InitScheme::Keras);
+        let net = HandWritten::new(&[spec], &[draw_weights(&spec, 1)], Device::Cpu).unwrap();
+        let x = Tensor::ones([1, 3, 5, 2], (Kind::Float, Device::Cpu));
+        let _ = tch::no_grad(|| net.forward(&x));
+        assert!(net.taped.borrow().is_none());
+        let lstm = ModelSpec::new(Cell::Lstm, 4, 2, InitScheme::Keras);
+        let err = HandWritten::new(&[lstm], &[draw_weights(&lstm, 1)], Device::Cpu)
+            .err()
+            .unwrap();
+        assert_eq!(
+            err.to_string(),
+            "no hand-written backward for the lstm; use --kernel libtorch or composed"
+        );
+    }
+}
