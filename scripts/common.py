@@ -17,6 +17,10 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULTS = json.load(open(os.path.join(HERE, "..", "src", "config", "defaults.json")))
 PROG = os.path.basename(sys.argv[0]).removesuffix(".py")
 RUN_FILES = ("summary.json", "history.csv", "predictions.csv", "model.safetensors")
+TASKS = ("multiply", "add", "add-halves", "hs-add", "hs-multiply", "copy", "order")
+CELLS = ("rnn", "irnn", "lstm", "gru")
+# The shortest --seq-len each task's definition allows (rnn-lab's Task::min_seq_len).
+MIN_SEQ_LEN = {"multiply": 2, "add": 2, "add-halves": 2, "hs-add": 22, "hs-multiply": 22, "copy": 1, "order": 20}
 
 
 def fail(message):
@@ -63,19 +67,20 @@ def need(module, quiet=False):
 def add_run_flags(p, names):
     """`rnn-lab train`'s flags `names`, with rnn-lab's defaults."""
     d, e = DEFAULTS["config"], DEFAULTS["execution"]
-    kinds = {"task": (str, ["multiply", "add"]), "model": (str, ["rnn", "lstm", "gru"]),
+    kinds = {"task": (str, TASKS), "model": (str, CELLS),
              "init": (str, ["keras", "torch"]), "adam": (str, ["torch", "keras"]), "device": (str, None),
-             "val_split": (float, None), "lr": (float, None), "adam_eps": (float, None)}
+             "val_split": (float, None), "lr": (float, None), "adam_eps": (float, None),
+             "clip_norm": (float, None)}
     for name in names:
         kind, choices = kinds.get(name, (int, None))
-        default = e[name] if name in e else d[name]
+        default = e[name] if name in e else d.get(name)
         p.add_argument("--" + name.replace("_", "-"), type=kind, default=default, choices=choices,
                        help=f"as rnn-lab train (default {default})")
 
 
 def check_settings(args):
     """rnn-lab's checks of the settings, worded as its flags."""
-    for name, low in (("samples", 1), ("seq_len", 2), ("fit_rows", 1), ("units", 1), ("layers", 1),
+    for name, low in (("samples", 1), ("fit_rows", 1), ("units", 1), ("layers", 1),
                       ("batch_size", 1), ("epochs", 1), ("threads", 1)):
         value = getattr(args, name, None)
         if value is not None and value < low:
@@ -89,10 +94,13 @@ def check_settings(args):
     if train < 1 or args.fit_rows - train < 1:
         fail(f"--val-split {args.val_split} of {args.fit_rows} fit rows leaves {train} training and "
              f"{args.fit_rows - train} validation rows; both must be at least 1")
-    for name in ("lr", "adam_eps"):
-        value = getattr(args, name)
-        if not (math.isfinite(value) and value > 0):
+    for name in ("lr", "adam_eps", "clip_norm"):
+        value = getattr(args, name, None)
+        if value is not None and not (math.isfinite(value) and value > 0):
             fail(f"--{name.replace('_', '-')} must be a positive number, got {value}")
+    task = getattr(args, "task", "multiply")
+    if args.seq_len < MIN_SEQ_LEN[task]:
+        fail(f"--seq-len must be at least {MIN_SEQ_LEN[task]} for the {task} task, got {args.seq_len}")
 
 
 def check_file(flag, path):

@@ -26,7 +26,7 @@ from common import (add_run_flags, check_file, check_new_file, check_out, check_
                     fail, guard, need, open_out, write_atomic)
 
 RUN_SETTINGS = ["task", "samples", "seq_len", "fit_rows", "val_split", "model", "units", "layers", "init", "lr",
-                "adam_eps", "adam", "batch_size", "epochs", "seed"]
+                "adam_eps", "adam", "batch_size", "epochs", "seed", "clip_norm"]
 
 
 def parse_args(argv):
@@ -59,10 +59,11 @@ torch = need("torch")
 F = need("torch.nn.functional")
 nn = need("torch.nn")
 load_file, save_file = need("safetensors.torch").load_file, need("safetensors.torch").save_file
+tasks = need("tasks")
 
 DATA, INIT, SHUFFLE = 1, 2, 3          # seed streams, as rnn-lab's seed.rs
 EVAL_CHUNK = 1024                      # rows per forward pass when evaluating
-CORRECT_WITHIN = 0.04                  # Hochreiter & Schmidhuber's threshold
+IRNN_STD = 0.001                       # Le et al.'s input and output weights
 MASK64 = (1 << 64) - 1
 
 
@@ -77,34 +78,31 @@ def seed_stream(seed, stream):
 
 
 def generate(task, samples, seq_len, seed):
-    """The multiplication (or adding) problem on the CPU generator."""
+    """The task's rows from the seed's data stream (scripts/tasks.py)."""
     torch.manual_seed(seed_stream(seed, DATA))
-    values = torch.rand(samples, seq_len)
-    i = torch.randint(seq_len, (samples, 1))
-    j = torch.randint(seq_len - 1, (samples, 1))
-    j = j + (j >= i).long()            # second marker: one of the other steps
-    marker = torch.zeros(samples, seq_len).scatter(1, i, 1.0).scatter(1, j, 1.0)
-    vi, vj = values.gather(1, i), values.gather(1, j)
-    y = vi * vj if task == "multiply" else vi + vj
-    return torch.stack([marker, values], dim=2), y
+    return tasks.generate(task, samples, seq_len)
 
 
-def split(x, y, fit_rows, val_split):
+def split(data, fit_rows, val_split):
     """Keras's fit(validation_split): validation = last rows of the fit rows."""
     train = int(math.floor(fit_rows * (1.0 - val_split)))
-    return (x[:train], y[:train]), (x[train:fit_rows], y[train:fit_rows]), (x[fit_rows:], y[fit_rows:])
+    return ([t[:train] for t in data], [t[train:fit_rows] for t in data], [t[fit_rows:] for t in data])
 
 
 class Net(nn.Module):
-    def __init__(self, cell, units, layers):
+    def __init__(self, task, cell, units, layers):
         super().__init__()
-        rnn = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
-        self.rnn = rnn(2, units, num_layers=layers, batch_first=True)
-        self.head = nn.Linear(units, 1)
+        features, outputs, self.readout, _ = tasks.shape(task)
+        if cell == "irnn":
+            self.rnn = nn.RNN(features, units, num_layers=layers, nonlinearity="relu", batch_first=True)
+        else:
+            rnn = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
+            self.rnn = rnn(features, units, num_layers=layers, batch_first=True)
+        self.head = nn.Linear(units, outputs)
 
-    def forward(self, x):
+    def forward(self, x, lengths):
         out, _ = self.rnn(x)
-        return self.head(out[:, -1, :])
+        return self.head(tasks.read(out, self.readout, lengths))
 
 
 def glorot_limit(fan_in, fan_out):
@@ -115,8 +113,7 @@ def glorot_limit(fan_in, fan_out):
 @torch.no_grad()
 def keras_init_(net, cell, units):
     """Keras defaults: glorot_uniform kernels, orthogonal recurrent kernels
-    (over the whole kernel), zero biases with the LSTM forget gate at 1.
-    Keras's SimpleRNN and LSTM have one bias: bias_hh stays a frozen zero."""
+    (over the whole kernel), zero biases with the LSTM forget gate at 1."""
     for name, p in net.rnn.named_parameters():
         if name.startswith("weight_ih"):
             lim = glorot_limit(p.shape[1], p.shape[0])
@@ -130,46 +127,62 @@ def keras_init_(net, cell, units):
                 p[units:2 * units] = 1.0  # gates i, f, g, o
         else:
             p.zero_()
-            if cell in ("rnn", "lstm"):
-                p.requires_grad_(False)
     lim = glorot_limit(net.head.weight.shape[1], net.head.weight.shape[0])
     net.head.weight.uniform_(-lim, lim)
     net.head.bias.zero_()
 
 
+@torch.no_grad()
+def irnn_init_(net):
+    """Le et al. 2015: identity recurrent kernels, zero biases, the other
+    weights N(0, 0.001), drawn in parameter order."""
+    for name, p in net.rnn.named_parameters():
+        if name.startswith("weight_ih"):
+            p.copy_(torch.randn(p.shape) * IRNN_STD)
+        elif name.startswith("weight_hh"):
+            p.copy_(torch.eye(p.shape[0]))
+        else:
+            p.zero_()
+    net.head.weight.copy_(torch.randn(net.head.weight.shape) * IRNN_STD)
+    net.head.bias.zero_()
+
+
+def freeze_keras_bias_(net, args):
+    """Keras's SimpleRNN and LSTM have one bias: bias_hh stays a frozen zero."""
+    if args.init == "keras" and args.model in ("rnn", "irnn", "lstm"):
+        for name, p in net.rnn.named_parameters():
+            if name.startswith("bias_hh"):
+                p.requires_grad_(False)
+
+
 def build(args, device):
-    net = Net(args.model, args.units, args.layers)
+    net = Net(args.task, args.model, args.units, args.layers)
     if args.init_from:
         try:
             net.load_state_dict(load_file(args.init_from))
         except Exception as e:  # a file that is not safetensors, or of another model
             fail(f"--init-from {args.init_from}: cannot load it into a {args.model} of {args.units} units "
-                 f"x {args.layers} layers ({str(e).splitlines()[0]})")
-        if args.init == "keras" and args.model in ("rnn", "lstm"):
-            for name, p in net.rnn.named_parameters():
-                if name.startswith("bias_hh"):
-                    p.requires_grad_(False)
+                 f"x {args.layers} layers for the {args.task} task ({str(e).splitlines()[0]})")
     else:
         torch.manual_seed(seed_stream(args.seed, INIT))
-        if args.init == "keras":
+        if args.model == "irnn":
+            irnn_init_(net)
+        elif args.init == "keras":
             keras_init_(net, args.model, args.units)
         else:
             net.rnn.reset_parameters()   # PyTorch's own defaults, redrawn
             net.head.reset_parameters()
+    freeze_keras_bias_(net, args)
     return net.to(device)
 
 
 @torch.no_grad()
-def predict(net, x):
-    return torch.cat([net(x[i:i + EVAL_CHUNK]) for i in range(0, x.shape[0], EVAL_CHUNK)])
-
-
-def mse(pred, y):
-    return ((pred - y) ** 2).sum().item() / y.shape[0]
+def predict(net, x, lengths):
+    return torch.cat([net(x[i:i + EVAL_CHUNK], lengths[i:i + EVAL_CHUNK]) for i in range(0, x.shape[0], EVAL_CHUNK)])
 
 
 def f32(x):
-    return str(np.float32(x))
+    return np.float32(x)
 
 
 def resolve_device(spec):
@@ -182,11 +195,10 @@ def resolve_device(spec):
     return torch.device("cuda:0" if spec == "cuda" else spec)
 
 
-def predictions_csv(targets, preds, first_row):
-    lines = ["row,target,prediction,abs_error"]
-    for k, (t, p) in enumerate(zip(targets, preds)):
-        lines.append(f"{first_row + k},{f32(t)},{f32(p)},{f32(abs(np.float32(p) - np.float32(t)))}")
-    return "\n".join(lines) + "\n"
+def predictions_csv(column, lines, first_row):
+    text = [f"row,target,prediction,{column}"]
+    text += [f"{first_row + k},{t},{p},{last}" for k, (t, p, last) in enumerate(lines)]
+    return "\n".join(text) + "\n"
 
 
 class KerasAdam(torch.optim.Optimizer):
@@ -218,17 +230,19 @@ class KerasAdam(torch.optim.Optimizer):
 def main(args):
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    x, y = generate(args.task, args.samples, args.seq_len, args.seed)
+    loss_kind = tasks.shape(args.task)[3]
+    x, y, lengths = generate(args.task, args.samples, args.seq_len, args.seed)
     if args.dump_data:
-        save_file({"x": x, "y": y}, args.dump_data)
+        save_file({"x": x, "y": y, "lengths": lengths}, args.dump_data)
         return
-    (tx, ty), (vx, vy), (sx, sy) = [(a.to(device), b.to(device)) for a, b in split(x, y, args.fit_rows, args.val_split)]
+    (tx, ty, tl), (vx, vy, vl), (sx, sy, sl) = [[t.to(device) for t in part]
+                                                for part in split((x, y, lengths), args.fit_rows, args.val_split)]
 
     if args.predict_from:
         args.init_from = args.predict_from
         net = build(args, device)
-        pred = predict(net, sx).flatten().cpu().tolist()
-        sys.stdout.write(predictions_csv(sy.flatten().cpu().tolist(), pred, args.fit_rows))
+        _, _, _, _, column, lines = tasks.score(args.task, predict(net, sx, sl).cpu(), sy.cpu(), f32)
+        sys.stdout.write(predictions_csv(column, lines, args.fit_rows))
         return
 
     out = args.out
@@ -256,14 +270,17 @@ def main(args):
             total = torch.zeros((), dtype=torch.float64, device=device)
             for first in range(0, n, args.batch_size):
                 idx = order[first:first + args.batch_size]
-                loss = F.mse_loss(net(tx.index_select(0, idx)), ty.index_select(0, idx))
+                out_b = net(tx.index_select(0, idx), tl.index_select(0, idx))
+                loss = tasks.train_loss(loss_kind, out_b, ty.index_select(0, idx))
                 opt.zero_grad()
                 loss.backward()
+                if args.clip_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(params, args.clip_norm)
                 opt.step()
                 total += loss.detach().double() * idx.shape[0]
             loss = total.item() / n
             train_seconds = time.perf_counter() - t0
-            val_loss = mse(predict(net, vx), vy)
+            val_loss = tasks.set_loss(loss_kind, predict(net, vx, vl), vy)
             seconds = time.perf_counter() - t0
             history.append((loss, val_loss, seconds, train_seconds))
             hist.write(f"{epoch},{f32(loss)},{f32(val_loss)},{seconds:.4f},{train_seconds:.4f}\n")
@@ -274,18 +291,18 @@ def main(args):
             if not (math.isfinite(loss) and math.isfinite(val_loss)):
                 fail(f"training diverged: loss {loss} and val_loss {val_loss} in epoch {epoch + 1}/{args.epochs}")
 
-    pred = predict(net, sx)
-    test_mse = mse(pred, sy)
-    preds, targets = pred.flatten().cpu().tolist(), sy.flatten().cpu().tolist()
-    failures = sum(1 for p, t in zip(preds, targets) if not abs(np.float32(p) - np.float32(t)) <= CORRECT_WITHIN)
-    correctness = (len(targets) - failures) / len(targets) * 100.0
-    write_atomic(os.path.join(out, "predictions.csv"), predictions_csv(targets, preds, args.fit_rows))
+    pred = predict(net, sx, sl)
+    test_loss = tasks.set_loss(loss_kind, pred, sy)
+    chance = tasks.baseline(args.task, ty, sy)
+    failures, correctness, rows, what, column, lines = tasks.score(args.task, pred.cpu(), sy.cpu(), f32)
+    write_atomic(os.path.join(out, "predictions.csv"), predictions_csv(column, lines, args.fit_rows))
     save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()},
               os.path.join(out, "model.safetensors"))
     train_times = sorted(h[3] for h in (history[1:] if len(history) > 1 else history))
     mid = len(train_times) // 2
     median = train_times[mid] if len(train_times) % 2 else (train_times[mid - 1] + train_times[mid]) / 2
-    config = {k: getattr(args, k) for k in RUN_SETTINGS}
+    config = {k: getattr(args, k) for k in RUN_SETTINGS if not (k == "clip_norm" and args.clip_norm is None)}
+    mse = loss_kind == "mse"
     summary = {
         "config": config,
         "device": str(device),
@@ -298,19 +315,22 @@ def main(args):
         "epochs_run": len(history),
         "final_loss": history[-1][0],
         "final_val_loss": history[-1][1],
-        "test_mse": test_mse,
+        **({"test_mse": test_loss, "baseline_mse": chance} if mse else {}),
+        "test_loss": test_loss,
+        "baseline_loss": chance,
         "correctness": correctness,
+        "score": what,
         "test_failures": failures,
-        "test_rows": len(targets),
+        "test_rows": rows,
         "seconds_per_epoch": sum(h[2] for h in history) / len(history),
         "train_seconds_per_epoch": median,
         "seconds_total": time.perf_counter() - started,
     }
     write_atomic(os.path.join(out, "summary.json"), json.dumps(summary, indent=2) + "\n")
     if not args.quiet:
-        print(f"test mse: {test_mse:.4g}")
-        for t, p in list(zip(targets, preds))[:5]:
-            print(f"{t:.6f}\t{p:.6f}\tdiff: {abs(p - t):.6f}")
+        print(f"test {'mse' if mse else 'cross-entropy'}: {test_loss:.4g} (chance: {chance:.4g})")
+        for t, p, last in lines[:5]:
+            print(f"{t}\t{p}\t{last}")
         print(f"correctness: {correctness:.2f} %")
 
 

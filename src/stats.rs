@@ -7,7 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::store::FinishedRun;
+use crate::store::{FinishedRun, Summary};
 
 /// val_loss below which a run counts as having learned the task.
 pub const DEFAULT_VAL_THRESHOLD: f64 = 0.01;
@@ -121,9 +121,16 @@ pub struct RunSetStats {
     pub runs: usize,
     /// Test correctness in percent.
     pub correctness: Option<Spread>,
+    /// Mean test MSE, for a task with a value to give.
     pub test_mse_mean: Option<f64>,
     /// Mean test MSE of the constant-mean predictor (None when no summary has it).
     pub baseline_mse_mean: Option<f64>,
+    /// Mean test loss, whatever the task's (MSE or cross-entropy).
+    #[serde(default)]
+    pub test_loss_mean: Option<f64>,
+    /// Mean test loss of learning nothing (`Summary::chance`).
+    #[serde(default)]
+    pub baseline_loss_mean: Option<f64>,
     pub final_loss_mean: Option<f64>,
     pub final_val_loss_mean: Option<f64>,
     pub train_seconds_per_epoch_mean: Option<f64>,
@@ -153,8 +160,10 @@ impl RunSetStats {
         RunSetStats {
             runs: runs.len(),
             correctness: Spread::of(&correctness),
-            test_mse_mean: mean(summaries().map(|s| s.test_mse)),
+            test_mse_mean: mean(summaries().filter_map(|s| s.test_mse)),
             baseline_mse_mean: mean(summaries().filter_map(|s| s.baseline_mse)),
+            test_loss_mean: mean(summaries().filter_map(Summary::loss)),
+            baseline_loss_mean: mean(summaries().filter_map(Summary::chance)),
             final_loss_mean: mean(summaries().map(|s| s.final_loss)),
             final_val_loss_mean: mean(summaries().map(|s| s.final_val_loss)),
             train_seconds_per_epoch_mean: mean(summaries().map(|s| s.train_seconds_per_epoch)),
@@ -188,6 +197,8 @@ impl RunSetStats {
             ("epochs_to_threshold_max", opt(e.map(|s| s.max))),
             ("test_mse_mean", opt(self.test_mse_mean)),
             ("baseline_mse_mean", opt(self.baseline_mse_mean)),
+            ("test_loss_mean", opt(self.test_loss_mean)),
+            ("baseline_loss_mean", opt(self.baseline_loss_mean)),
             ("final_loss_mean", opt(self.final_loss_mean)),
             ("final_val_loss_mean", opt(self.final_val_loss_mean)),
             (

@@ -7,7 +7,7 @@ mod common;
 use std::{collections::HashMap, path::Path, process::Command};
 
 use common::*;
-use rnn_lab::{config::Task, nn::data};
+use rnn_lab::{config::Task, nn::tasks};
 use tch::Tensor;
 
 /// Relative tolerance on every epoch's loss and val_loss.
@@ -48,19 +48,31 @@ fn weights(path: &Path) -> HashMap<String, Tensor> {
 #[test]
 fn reference_rebuilds_the_same_data_bit_for_bit() {
     let tmp = tempfile::tempdir().unwrap();
-    for (task, name) in [(Task::Multiply, "multiply"), (Task::Add, "add")] {
+    for &task in Task::all() {
+        let name = task.name();
         let path = tmp.path().join(format!("{name}.safetensors"));
-        reference(&["--task", name, "--seed", "7", "--dump-data", s(&path)]);
+        reference(&[
+            "--task",
+            name,
+            "--seed",
+            "7",
+            "--samples",
+            "600",
+            "--fit-rows",
+            "500",
+            "--seq-len",
+            "40",
+            "--dump-data",
+            s(&path),
+        ]);
         let theirs = weights(&path);
-        let ours = data::generate(task, 3000, 100, 7).unwrap();
-        assert!(
-            theirs["x"].equal(&ours.x),
-            "{name}: x differs from PyTorch's"
-        );
-        assert!(
-            theirs["y"].equal(&ours.y),
-            "{name}: y differs from PyTorch's"
-        );
+        let ours = tasks::generate(task, 600, 40, 7).unwrap();
+        for (part, t) in [("x", &ours.x), ("y", &ours.y), ("lengths", &ours.lengths)] {
+            assert!(
+                theirs[part].equal(t),
+                "{name}: {part} differs from PyTorch's"
+            );
+        }
     }
 }
 
@@ -127,13 +139,23 @@ fn parity_with(model: &str, extra: &[&str], kernel: &str) {
             "{model} {extra:?} {kernel}: column {col} differs by {worst} relative: {a:?} vs {b:?}"
         );
     }
-    let a = column(&ours.join("predictions.csv"), 2);
-    let b = column(&theirs.join("predictions.csv"), 2);
-    let worst_pred = largest_absolute(&a, &b);
+    let a = predictions(&ours.join("predictions.csv"));
+    let b = predictions(&theirs.join("predictions.csv"));
+    let worst_pred = a.distance(&b);
     assert!(
         worst_pred <= PRED_ATOL,
         "{model} {extra:?} {kernel}: predictions differ by {worst_pred}"
     );
+    for key in ["test_loss", "baseline_loss", "correctness"] {
+        let (x, y) = (
+            json(&ours.join("summary.json"))[key].as_f64().unwrap(),
+            json(&theirs.join("summary.json"))[key].as_f64().unwrap(),
+        );
+        assert!(
+            (x - y).abs() <= 1e-4 * y.abs().max(1.0),
+            "{model} {extra:?} {kernel}: {key} {x} vs {y}"
+        );
+    }
     println!(
         "parity {model} {extra:?} {kernel}: largest relative loss diff {worst_loss:.3e}, val_loss {worst_val:.3e}, \
          largest prediction diff {worst_pred:.3e}"
@@ -144,18 +166,49 @@ fn parity_with(model: &str, extra: &[&str], kernel: &str) {
         &common,
         &["--predict-from", s(&ours.join("model.safetensors"))],
     ));
-    let printed: Vec<f64> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .skip(1)
-        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
-        .collect();
-    let worst_loaded = largest_absolute(&printed, &a);
+    let printed = Predictions::parse(&String::from_utf8(out.stdout).unwrap());
+    let worst_loaded = printed.distance(&a);
     assert!(
         worst_loaded <= 1e-6,
         "{model}: PyTorch predicts {worst_loaded} away with rnn-lab's weights"
     );
     println!("parity {model} {extra:?} {kernel}: PyTorch with rnn-lab's trained weights: largest diff {worst_loaded:.3e}");
+}
+
+/// predictions.csv's prediction column: values, or classes and recalled
+/// symbols as text.
+enum Predictions {
+    Values(Vec<f64>),
+    Text(Vec<String>),
+}
+
+fn predictions(path: &Path) -> Predictions {
+    Predictions::parse(&std::fs::read_to_string(path).unwrap())
+}
+
+impl Predictions {
+    fn parse(csv: &str) -> Predictions {
+        let column: Vec<String> = csv
+            .lines()
+            .skip(1)
+            .map(|l| l.split(',').nth(2).unwrap().to_string())
+            .collect();
+        if csv.starts_with("row,target,prediction,abs_error") {
+            Predictions::Values(column.iter().map(|v| v.parse().unwrap()).collect())
+        } else {
+            Predictions::Text(column)
+        }
+    }
+
+    /// The largest difference of two values; for classes and symbols, 0
+    /// when every row is the same and infinity otherwise.
+    fn distance(&self, other: &Predictions) -> f64 {
+        match (self, other) {
+            (Predictions::Values(a), Predictions::Values(b)) => largest_absolute(a, b),
+            (Predictions::Text(a), Predictions::Text(b)) if a == b => 0.0,
+            _ => f64::INFINITY,
+        }
+    }
 }
 
 #[test]
@@ -178,13 +231,73 @@ fn torch_init_and_adding_task_match_pytorch() {
     parity("lstm", &["--init", "torch", "--task", "add"]);
 }
 
+#[test]
+fn irnn_matches_pytorch_step_for_step() {
+    parity("irnn", &[]);
+}
+
+/// Small rows of each task of the suite: their readouts (each row's own
+/// end, every step), cross-entropy and scores, on every kernel.
+const SMALL: [&str; 6] = ["--samples", "700", "--fit-rows", "600", "--seq-len", "30"];
+
+#[test]
+fn the_suites_tasks_match_pytorch() {
+    for (task, model) in [
+        ("add-halves", "rnn"),
+        ("hs-add", "gru"),
+        ("hs-multiply", "lstm"),
+        ("copy", "gru"),
+        ("copy", "irnn"),
+        ("order", "lstm"),
+        ("order", "rnn"),
+    ] {
+        parity(model, &with(&SMALL, &["--task", task]));
+    }
+}
+
+#[test]
+fn gradient_clipping_matches_pytorchs_clip_grad_norm() {
+    let clipped = with(&SMALL, &["--task", "hs-add", "--clip-norm", "0.05"]);
+    for model in ["gru", "lstm"] {
+        parity(model, &clipped);
+    }
+    // The clip binds: without it the run is another.
+    let tmp = tempfile::tempdir().unwrap();
+    let losses = |extra: &[&str], name: &str| {
+        let out = tmp.path().join(name);
+        let base = with(
+            &[
+                "train",
+                "--model",
+                "gru",
+                "--epochs",
+                "2",
+                "--quiet",
+                "--out",
+                s(&out),
+            ],
+            extra,
+        );
+        run_ok(&base);
+        column(&out.join("history.csv"), 1)
+    };
+    let (a, b) = (
+        losses(&clipped, "clipped"),
+        losses(&with(&SMALL, &["--task", "hs-add"]), "free"),
+    );
+    assert!(
+        largest_relative(&a, &b) > 1e-3,
+        "clipping changed nothing: {a:?} vs {b:?}"
+    );
+}
+
 /// rnn-lab's initial weights equal the reference's own draws bit for bit
 /// (Keras scheme re-implemented in PyTorch; torch scheme = PyTorch's
 /// `reset_parameters`), so either side can rebuild them from the seed.
 #[test]
 fn both_init_schemes_equal_the_references_own_draws() {
     let tmp = tempfile::tempdir().unwrap();
-    for model in ["rnn", "lstm", "gru"] {
+    for model in ["rnn", "irnn", "lstm", "gru"] {
         for init in ["keras", "torch"] {
             let ours = tmp.path().join(format!("{model}-{init}-ours.safetensors"));
             let theirs = tmp

@@ -49,11 +49,17 @@ impl FromStr for Seeds {
 #[derive(Args, Clone, Debug, Default, Serialize)]
 #[command(next_help_heading = "Run settings")]
 pub struct RunArgs {
-    /// multiply (the blog's) or add.
+    /// multiply (the blog's), add (the blog's sampling, target the sum),
+    /// add-halves (Le et al. 2015's adding problem: a marker in each half),
+    /// hs-add, hs-multiply (Hochreiter & Schmidhuber 1997, experiments 4
+    /// and 5: lengths T..T+T/10), copy (Arjovsky et al. 2016's copying
+    /// memory, T + 20 steps) or order (H&S experiment 6a, temporal order);
+    /// `rnn-lab info` lists them.
     #[arg(long, visible_alias = "tasks")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<List<Task>>,
-    /// rnn (Elman, tanh), lstm or gru.
+    /// rnn (Elman, tanh), irnn (Elman, ReLU, identity init: Le et al. 2015),
+    /// lstm or gru.
     #[arg(long, visible_alias = "models")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<List<Cell>>,
@@ -110,6 +116,11 @@ pub struct RunArgs {
     #[arg(long, allow_negative_numbers = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub epochs: Option<List<i64>>,
+    /// Clip each run's gradient to this L2 norm before each step, as
+    /// PyTorch's clip_grad_norm_ (in a pack, each member's own) [default: none].
+    #[arg(long, allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub clip_norm: Option<List<f64>>,
 }
 
 /// The flag that sets `setting`.
@@ -171,9 +182,10 @@ pub struct ExecArgs {
     /// small model; sweep: cores / jobs].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// What computes the recurrence: auto (hand-written backward for rnn and
-    /// gru on the CPU and in packs; libtorch's fused op for a lone LSTM and on
-    /// CUDA), libtorch, composed or handwritten [default: auto].
+    /// What computes the recurrence: auto (a lone run: libtorch's fused op
+    /// for the LSTM and on CUDA, else the hand-written backward; a pack: the
+    /// composed ops on the CPU, the hand-written backward on CUDA), libtorch,
+    /// composed or handwritten [default: auto].
     #[arg(long)]
     pub kernel: Option<Kernel>,
 }
@@ -219,7 +231,12 @@ mod tests {
     /// is a field: a new setting cannot be forgotten by the command line.
     #[test]
     fn every_setting_has_one_flag() {
-        let config = serde_json::to_value(TrainConfig::default()).unwrap();
+        // A config with every optional setting set, so each one is a key.
+        let config = serde_json::to_value(TrainConfig {
+            clip_norm: Some(1.0),
+            ..TrainConfig::default()
+        })
+        .unwrap();
         let mut settings: Vec<String> = config.as_object().unwrap().keys().cloned().collect();
         let mut flags: Vec<String> = Probe::command()
             .get_arguments()

@@ -5,14 +5,34 @@ use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
-/// Which synthetic long-term-dependency task generates the data.
+/// Which synthetic long-term-dependency task generates the data (see
+/// `config::task` for each one's definition and source).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
 pub enum Task {
-    /// Hochreiter & Schmidhuber's multiplication problem (the blog's task).
+    /// The blog's multiplication problem: values U[0, 1), two markers
+    /// anywhere, target their product.
+    #[serde(rename = "multiply")]
     Multiply,
-    /// The adding problem: target is the sum of the two marked values.
+    /// The blog's sampling with the sum as target (not the papers' adding
+    /// problem: see AddHalves and HsAdd).
+    #[serde(rename = "add")]
     Add,
+    /// Le et al. 2015 / Arjovsky et al. 2016: one marker in each half,
+    /// target the plain sum.
+    #[serde(rename = "add-halves")]
+    AddHalves,
+    /// Hochreiter & Schmidhuber 1997, experiment 4.
+    #[serde(rename = "hs-add")]
+    HsAdd,
+    /// Hochreiter & Schmidhuber 1997, experiment 5.
+    #[serde(rename = "hs-multiply")]
+    HsMultiply,
+    /// Arjovsky et al. 2016's copying memory problem.
+    #[serde(rename = "copy")]
+    Copy,
+    /// Hochreiter & Schmidhuber 1997, experiment 6a (temporal order).
+    #[serde(rename = "order")]
+    Order,
 }
 
 /// The recurrent cell of the stack.
@@ -21,6 +41,9 @@ pub enum Task {
 pub enum Cell {
     /// Elman RNN with tanh (Keras SimpleRNN).
     Rnn,
+    /// Elman RNN with ReLU, recurrent kernel started at the identity (Le et
+    /// al. 2015's IRNN).
+    Irnn,
     Lstm,
     Gru,
 }
@@ -84,6 +107,11 @@ macro_rules! keyword_enum {
             pub fn name(self) -> &'static str {
                 match self { $($ty::$variant => $name),+ }
             }
+
+            /// Every value, in order.
+            pub fn all() -> &'static [$ty] {
+                &[$($ty::$variant),+]
+            }
         }
         impl fmt::Display for $ty {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -105,8 +133,9 @@ macro_rules! keyword_enum {
     };
 }
 
-keyword_enum!(Task, "task", Multiply => "multiply", Add => "add");
-keyword_enum!(Cell, "model", Rnn => "rnn", Lstm => "lstm", Gru => "gru");
+keyword_enum!(Task, "task", Multiply => "multiply", Add => "add", AddHalves => "add-halves", HsAdd => "hs-add",
+    HsMultiply => "hs-multiply", Copy => "copy", Order => "order");
+keyword_enum!(Cell, "model", Rnn => "rnn", Irnn => "irnn", Lstm => "lstm", Gru => "gru");
 keyword_enum!(InitScheme, "init", Keras => "keras", Torch => "torch");
 keyword_enum!(AdamKind, "adam", Torch => "torch", Keras => "keras");
 keyword_enum!(Kernel, "kernel", Auto => "auto", Libtorch => "libtorch", Composed => "composed", Handwritten => "handwritten");
@@ -165,7 +194,7 @@ mod tests {
         assert_eq!("add".parse::<Task>().unwrap(), Task::Add);
         assert_eq!(
             "transformer".parse::<Cell>().unwrap_err(),
-            "unknown model 'transformer' (expected one of: rnn, lstm, gru)"
+            "unknown model 'transformer' (expected one of: rnn, irnn, lstm, gru)"
         );
         assert_eq!("cuda".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(0));
         assert_eq!("cuda:3".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(3));

@@ -22,23 +22,26 @@ impl TrainConfig {
     /// Checks every setting; the message names the setting and how to fix it.
     pub fn validate(&self) -> Result<()> {
         within("samples", self.samples, 1, i64::MAX)?;
-        if self.seq_len < 2 {
+        let (shortest, why) = self.task.min_seq_len();
+        if self.seq_len < shortest {
             bail!(
-                "seq_len must be at least 2 (two distinct marked steps), got {}",
+                "seq_len must be at least {shortest} for the {} task ({why}), got {}",
+                self.task,
                 self.seq_len
             );
         }
         if self
-            .samples
-            .checked_mul(self.seq_len)
-            .and_then(|v| v.checked_mul(2))
+            .seq_len
+            .checked_add(self.seq_len / 10 + 20)
+            .and_then(|_| self.samples.checked_mul(self.task.steps(self.seq_len)))
+            .and_then(|v| v.checked_mul(self.task.shape().features))
             .is_none_or(|v| v > MAX_DATA_VALUES)
         {
             bail!(
                 "samples x seq_len = {} x {} is too much data (at most {} values in all); lower samples or seq_len",
                 self.samples,
                 self.seq_len,
-                MAX_DATA_VALUES / 2
+                MAX_DATA_VALUES
             );
         }
         within("fit_rows", self.fit_rows, 1, i64::MAX)?;
@@ -84,6 +87,11 @@ impl TrainConfig {
         }
         if !(self.adam_eps.is_finite() && self.adam_eps > 0.0) {
             bail!("adam_eps must be a positive number, got {}", self.adam_eps);
+        }
+        if let Some(clip) = self.clip_norm {
+            if !(clip.is_finite() && clip > 0.0) {
+                bail!("clip_norm must be a positive number, got {clip}");
+            }
         }
         Ok(())
     }
@@ -138,7 +146,7 @@ mod tests {
             ),
             (
                 TrainConfig { seq_len: 1, ..d() },
-                "seq_len must be at least 2",
+                "seq_len must be at least 2 for the multiply task",
             ),
             (
                 TrainConfig {

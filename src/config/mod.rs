@@ -7,13 +7,15 @@ mod keywords;
 mod limits;
 mod seeds;
 mod shape;
+mod task;
 
 use serde::{Deserialize, Serialize};
 
 pub use keywords::{AdamKind, Cell, DeviceSpec, InitScheme, Kernel, Task};
 pub use limits::*;
 pub use seeds::parse_seeds;
-pub use shape::{ModelSpec, Param, Role, INPUT_SIZE};
+pub use shape::{ModelSpec, Param, Role};
+pub use task::{catalogue, CellInfo, Loss, Readout, Score, TaskInfo, TaskShape};
 
 /// What defines one training run: the task, the data, the model, the
 /// optimiser and the seed. How it is executed (device, threads, console)
@@ -44,6 +46,10 @@ pub struct TrainConfig {
     pub batch_size: i64,
     pub epochs: i64,
     pub seed: u64,
+    /// Clip each member's gradient to this L2 norm over all its weights
+    /// before each step (PyTorch's clip_grad_norm_); none when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clip_norm: Option<f64>,
 }
 
 /// Keys older files held inside a run's config (its execution, before it
@@ -138,7 +144,8 @@ impl TrainConfig {
 
     /// Whether `other` can train in one pack with this run: they may differ
     /// in seed, init scheme and task (each member has its own data and
-    /// weights), never in what shapes the step they share.
+    /// weights; tasks of one shape and length), never in what shapes the
+    /// step they share.
     pub fn packs_with(&self, other: &TrainConfig) -> bool {
         let shared = |c: &TrainConfig| TrainConfig {
             seed: 0,
@@ -146,7 +153,8 @@ impl TrainConfig {
             task: Task::Multiply,
             ..c.clone()
         };
-        shared(self) == shared(other)
+        let steps = |c: &TrainConfig| (c.task.shape(), c.task.steps(c.seq_len));
+        shared(self) == shared(other) && steps(self) == steps(other)
     }
 
     /// Mini-batches per epoch (the last partial batch counts).

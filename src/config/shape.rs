@@ -4,25 +4,27 @@
 
 use crate::config::{Cell, InitScheme, TrainConfig};
 
-/// Input features per time step: the marker and the value.
-pub const INPUT_SIZE: i64 = 2;
-
 /// The shape of the network.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ModelSpec {
     pub cell: Cell,
+    /// Features per step (the task's).
     pub input_size: i64,
+    /// The head's outputs (the task's).
+    pub output_size: i64,
     pub units: i64,
     pub layers: i64,
     pub init: InitScheme,
 }
 
 impl ModelSpec {
-    /// A stack of `layers` x `units` of `cell` on the tasks' two features.
+    /// A stack of `layers` x `units` of `cell` on two features with one
+    /// output (the marker tasks').
     pub fn new(cell: Cell, units: i64, layers: i64, init: InitScheme) -> ModelSpec {
         ModelSpec {
             cell,
-            input_size: INPUT_SIZE,
+            input_size: 2,
+            output_size: 1,
             units,
             layers,
             init,
@@ -30,13 +32,18 @@ impl ModelSpec {
     }
 
     pub fn for_config(config: &TrainConfig) -> ModelSpec {
-        ModelSpec::new(config.model, config.units, config.layers, config.init)
+        let shape = config.task.shape();
+        ModelSpec {
+            input_size: shape.features,
+            output_size: shape.outputs,
+            ..ModelSpec::new(config.model, config.units, config.layers, config.init)
+        }
     }
 
     /// Gate blocks stacked in libtorch's weight matrices.
     pub fn gates(&self) -> i64 {
         match self.cell {
-            Cell::Rnn => 1,
+            Cell::Rnn | Cell::Irnn => 1,
             Cell::Lstm => 4,
             Cell::Gru => 3,
         }
@@ -72,12 +79,12 @@ impl ModelSpec {
         }
         params.push(Param {
             name: "head.weight".into(),
-            shape: vec![1, h],
+            shape: vec![self.output_size, h],
             role: Role::HeadWeight,
         });
         params.push(Param {
             name: "head.bias".into(),
-            shape: vec![1],
+            shape: vec![self.output_size],
             role: Role::HeadBias,
         });
         params
@@ -91,7 +98,7 @@ impl ModelSpec {
     pub fn is_trainable(&self, param: &Param) -> bool {
         !(param.role == Role::RecurrentBias
             && self.init == InitScheme::Keras
-            && matches!(self.cell, Cell::Rnn | Cell::Lstm))
+            && matches!(self.cell, Cell::Rnn | Cell::Irnn | Cell::Lstm))
     }
 
     /// Number of values in every parameter, frozen ones included.

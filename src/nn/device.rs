@@ -6,7 +6,7 @@ use serde::Serialize;
 use tch::{Cuda, Device};
 
 use super::cpu;
-use crate::config::{DeviceSpec, Execution, TrainConfig};
+use crate::config::{catalogue, CellInfo, DeviceSpec, Execution, TaskInfo, TrainConfig};
 use crate::store::CpuRecord;
 use crate::store::Versions;
 
@@ -83,10 +83,13 @@ pub struct Environment {
     pub cpu: CpuRecord,
     pub defaults: TrainConfig,
     pub default_execution: Execution,
+    pub tasks: Vec<TaskInfo>,
+    pub cells: Vec<CellInfo>,
 }
 
 pub fn environment() -> Environment {
     let auto = resolve(DeviceSpec::Auto).unwrap_or(Device::Cpu);
+    let (tasks, cells) = catalogue();
     Environment {
         versions: versions(auto),
         cuda_available: Cuda::is_available(),
@@ -96,6 +99,8 @@ pub fn environment() -> Environment {
         cpu: cpu::record(),
         defaults: TrainConfig::default(),
         default_execution: Execution::default(),
+        tasks,
+        cells,
     }
 }
 
@@ -115,6 +120,14 @@ pub fn describe(env: &Environment) -> String {
         "cpu: {} (best {}); ATen {}, oneDNN max isa {}, MKL branch {}\n",
         c.model, c.best_isa, c.aten, c.onednn_max_isa, c.mkl_branch
     );
+    text += "tasks:\n";
+    for t in &env.tasks {
+        text += &format!("  {:<12} {}; score: {}\n", t.name, t.source, t.score);
+    }
+    text += "cells:\n";
+    for c in &env.cells {
+        text += &format!("  {:<12} {}\n", c.name, c.description);
+    }
     text
 }
 

@@ -1,15 +1,15 @@
-//! libtorch's Elman RNN (tanh) as tch builds its LSTM and GRU: weights
-//! named `weight_ih_l0`..., flattened for cuDNN on CUDA, run through the
-//! fused `rnn_tanh` op.
+//! libtorch's Elman RNN (tanh, or ReLU for the IRNN) as tch builds its
+//! LSTM and GRU: weights named `weight_ih_l0`..., flattened for cuDNN on
+//! CUDA, run through the fused `rnn_tanh` or `rnn_relu` op.
 
 use tch::nn::{self, RNN};
 use tch::{Device, Kind, Tensor};
 
-/// libtorch's Elman RNN (tanh), built the way tch builds its LSTM and GRU:
-/// weights named `weight_ih_l0`..., flattened for cuDNN on CUDA, run
-/// through the fused `rnn_tanh` op.
+/// libtorch's Elman RNN, built the way tch builds its LSTM and GRU.
 #[derive(Debug)]
 pub struct ElmanRnn {
+    /// ReLU (the IRNN) instead of tanh.
+    relu: bool,
     flat_weights: Vec<Tensor>,
     hidden: i64,
     layers: i64,
@@ -21,10 +21,11 @@ pub struct ElmanRnn {
 pub struct ElmanState(pub Tensor);
 
 /// cuDNN's mode numbers, as in PyTorch's `get_cudnn_mode`.
+const CUDNN_RNN_RELU: i64 = 0;
 const CUDNN_RNN_TANH: i64 = 1;
 
 impl ElmanRnn {
-    pub fn new(vs: &nn::Path, input: i64, hidden: i64, layers: i64) -> ElmanRnn {
+    pub fn new(vs: &nn::Path, input: i64, hidden: i64, layers: i64, relu: bool) -> ElmanRnn {
         let mut flat_weights = Vec::new();
         for layer in 0..layers {
             let in_dim = if layer == 0 { input } else { hidden };
@@ -39,7 +40,7 @@ impl ElmanRnn {
                 &flat_weights,
                 4,
                 input,
-                CUDNN_RNN_TANH,
+                if relu { CUDNN_RNN_RELU } else { CUDNN_RNN_TANH },
                 hidden,
                 0,
                 layers,
@@ -48,6 +49,7 @@ impl ElmanRnn {
             );
         }
         ElmanRnn {
+            relu,
             flat_weights,
             hidden,
             layers,
@@ -71,16 +73,12 @@ impl RNN for ElmanRnn {
     }
 
     fn seq_init(&self, input: &Tensor, state: &ElmanState) -> (Tensor, ElmanState) {
-        let (output, h) = input.rnn_tanh(
-            &state.0,
-            &self.flat_weights,
-            true,
-            self.layers,
-            0.0,
-            true,
-            false,
-            true,
-        );
+        let (w, n) = (&self.flat_weights, self.layers);
+        let (output, h) = if self.relu {
+            input.rnn_relu(&state.0, w, true, n, 0.0, true, false, true)
+        } else {
+            input.rnn_tanh(&state.0, w, true, n, 0.0, true, false, true)
+        };
         (output, ElmanState(h))
     }
 }

@@ -10,7 +10,7 @@ use tch::nn::{self, RNN};
 use tch::{Device, Tensor};
 
 use super::elman::ElmanRnn;
-use super::network::Network;
+use super::network::{Network, Read};
 use super::weights::Weights;
 use crate::config::{Cell, ModelSpec};
 
@@ -51,13 +51,19 @@ impl FusedModel {
         let rnn = &root / "rnn";
         let (input, units) = (spec.input_size, spec.units);
         let stack = match spec.cell {
-            Cell::Rnn => Stack::Rnn(ElmanRnn::new(&rnn, input, units, spec.layers)),
+            Cell::Rnn | Cell::Irnn => Stack::Rnn(ElmanRnn::new(
+                &rnn,
+                input,
+                units,
+                spec.layers,
+                spec.cell == Cell::Irnn,
+            )),
             Cell::Lstm => Stack::Lstm(nn::lstm(&rnn, input, units, config)),
             Cell::Gru => Stack::Gru(nn::gru(&rnn, input, units, config)),
         };
         let head = &root / "head";
-        let head_weight = head.var("weight", &[1, units], zero);
-        let head_bias = head.var("bias", &[1], zero);
+        let head_weight = head.var("weight", &[spec.output_size, units], zero);
+        let head_bias = head.var("bias", &[spec.output_size], zero);
         let model = FusedModel {
             spec,
             vs,
@@ -95,15 +101,15 @@ impl FusedModel {
         })
     }
 
-    /// `x`: `[batch, seq_len, 2]` → predictions `[batch, 1]`.
-    fn forward_one(&self, x: &Tensor) -> Tensor {
+    /// `x`: `[batch, steps, features]` → the head on the read outputs.
+    fn forward_one(&self, x: &Tensor, read: &Read) -> Tensor {
         let output = match &self.stack {
             Stack::Rnn(m) => m.seq(x).0,
             Stack::Lstm(m) => m.seq(x).0,
             Stack::Gru(m) => m.seq(x).0,
         };
-        output
-            .select(1, -1)
+        read.pick(&output.unsqueeze(0))
+            .squeeze_dim(0)
             .linear(&self.head_weight, Some(&self.head_bias))
     }
 }
@@ -113,8 +119,8 @@ impl Network for FusedModel {
         1
     }
 
-    fn forward(&self, x: &Tensor) -> Tensor {
-        self.forward_one(&x.get(0)).unsqueeze(0)
+    fn forward(&self, x: &Tensor, read: &Read) -> Tensor {
+        self.forward_one(&x.get(0), read).unsqueeze(0)
     }
 
     fn var_store(&self) -> &nn::VarStore {
@@ -196,7 +202,11 @@ mod tests {
                 let _rng = rng_lock(); // other tests seed and draw concurrently
                 Tensor::rand([5, 9, 2], (Kind::Float, Device::Cpu))
             };
-            assert_eq!(m.forward(&x.unsqueeze(0)).size(), [1, 5, 1], "{cell}");
+            assert_eq!(
+                m.forward(&x.unsqueeze(0), &Read::Last).size(),
+                [1, 5, 1],
+                "{cell}"
+            );
         }
     }
 
@@ -208,6 +218,7 @@ mod tests {
             units: 4,
             layers: 1,
             init: InitScheme::Torch,
+            output_size: 1,
         };
         let m = model(s, 2);
         let v = m.vs.variables();
@@ -223,7 +234,7 @@ mod tests {
             .tanh();
         }
         let expected = h.linear(&v["head.weight"], Some(&v["head.bias"]));
-        let err = max_abs(&(m.forward(&x.unsqueeze(0)).get(0) - expected));
+        let err = max_abs(&(m.forward(&x.unsqueeze(0), &Read::Last).get(0) - expected));
         assert!(err < 1e-6, "rnn_tanh differs from the recurrence by {err}");
     }
 }

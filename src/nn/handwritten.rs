@@ -10,7 +10,7 @@ use anyhow::{ensure, Result};
 use tch::{nn, Device, Kind, Tensor};
 
 use super::manual::{self, LayerWeights, OutputGrad, Tape};
-use super::network::Network;
+use super::network::{head, Network, Read};
 use super::packed::PackedModel;
 use super::weights::Weights;
 use crate::config::ModelSpec;
@@ -61,7 +61,7 @@ impl Network for HandWritten {
         self.packed.members
     }
 
-    fn forward(&self, x: &Tensor) -> Tensor {
+    fn forward(&self, x: &Tensor, read: &Read) -> Tensor {
         let (layers, head_weight, head_bias, mask) = self.packed.parts();
         let cell = self.packed.shape.cell;
         let steps = x.size()[2];
@@ -75,12 +75,19 @@ impl Network for HandWritten {
                 tapes.push(tape);
                 input = h;
             }
-            input.select(1, steps - 1)
+            match read {
+                Read::Last => input.select(1, steps - 1),
+                _ => input,
+            }
         });
+        // The leaf autograd's graph starts from: the last output, or every
+        // step's (`[K, L, B, H]`, time-major) when the answer is read elsewhere.
         let last = top.detach().set_requires_grad(true);
-        let prediction = head_bias
-            .unsqueeze(1)
-            .baddbmm(&last, &head_weight.transpose(1, 2), 1, 1);
+        let features = match read {
+            Read::Last => last.shallow_clone(),
+            _ => read.pick(&last.transpose(1, 2)),
+        };
+        let prediction = head(head_weight, head_bias, &features);
         // Under no_grad (evaluation) the head has no graph: keep no tape.
         if prediction.requires_grad() {
             *self.taped.borrow_mut() = Some(Taped { tapes, last });
@@ -97,7 +104,11 @@ impl Network for HandWritten {
             .expect("a training forward before backward");
         let (layers, _, _, mask) = self.packed.parts();
         let surrogate = tch::no_grad(|| {
-            let mut d_out = OutputGrad::Last(last.grad());
+            let grad = last.grad();
+            let mut d_out = match grad.dim() {
+                3 => OutputGrad::Last(grad),
+                _ => OutputGrad::Every(grad),
+            };
             let mut terms = Vec::new();
             for (i, (layer, tape)) in layers.iter().zip(&tapes).enumerate().rev() {
                 let b_hh = layer.b_hh.unsqueeze(1) * mask;
@@ -156,11 +167,13 @@ mod tests {
     }
 
     /// The hand-written backward gives autograd's gradients through the
-    /// composed recurrence, for every weight, both cells, 1 and 3 members
-    /// with mixed inits (Keras's frozen bias_hh included), 1 and 3 layers.
+    /// composed recurrence, for every weight, every cell it has, 1 and 3
+    /// members with mixed inits (Keras's frozen bias_hh included), 1 and 3
+    /// layers, read at the last step, at each row's own step and at every
+    /// step.
     #[test]
     fn gradients_equal_autograds() {
-        for cell in [Cell::Rnn, Cell::Gru] {
+        for cell in [Cell::Rnn, Cell::Irnn, Cell::Gru] {
             for (members, layers) in [(1, 1), (3, 3)] {
                 let specs: Vec<ModelSpec> = (0..members)
                     .map(|m| {
@@ -182,10 +195,8 @@ mod tests {
                     tch::manual_seed(5);
                     Tensor::rand([members, 4, 9, 2], (Kind::Float, Device::Cpu))
                 };
-                let target = x
-                    .sum_dim_intlist([2, 3].as_slice(), true, Kind::Float)
-                    .squeeze_dim(3)
-                    * 0.1;
+                // Each row read at its own step too, and every step.
+                let at = Tensor::from_slice(&[8i64, 3, 6, 0]).repeat([members, 1]);
                 let composed = PackedModel::new(
                     &specs,
                     &weights.iter().map(copy).collect::<Vec<_>>(),
@@ -193,29 +204,38 @@ mod tests {
                 )
                 .unwrap();
                 let manual = HandWritten::new(&specs, &weights, Device::Cpu).unwrap();
-                let mut losses = Vec::new();
-                for net in [&composed as &dyn Network, &manual] {
-                    let prediction = net.forward(&x);
-                    let loss = (&prediction - &target).square().sum(Kind::Float);
-                    net.backward(&loss);
-                    losses.push(prediction);
-                }
-                let err = relative(&losses[1], &losses[0]);
-                assert!(
-                    err < 1e-6,
-                    "{cell} K={members}: predictions differ by {err}"
-                );
-                let (a, b) = (
-                    composed.var_store().variables(),
-                    manual.var_store().variables(),
-                );
-                for (name, va) in &a {
-                    let (ga, gb) = (va.grad(), b[name].grad());
-                    let err = relative(&gb, &ga);
+                for read in [Read::Last, Read::At(&at), Read::Every] {
+                    let mut outs = Vec::new();
+                    for net in [&composed as &dyn Network, &manual] {
+                        let _ = net
+                            .var_store()
+                            .variables()
+                            .values()
+                            .map(|v| v.grad())
+                            .filter(Tensor::defined)
+                            .map(|mut g| g.zero_())
+                            .count();
+                        let prediction = net.forward(&x, &read);
+                        let loss = (&prediction - 0.3).square().sum(Kind::Float);
+                        net.backward(&loss);
+                        outs.push(prediction);
+                    }
+                    let err = relative(&outs[1], &outs[0]);
                     assert!(
                         err < 1e-6,
-                        "{cell} K={members} layers={layers} {name}: gradient differs by {err}"
+                        "{cell} K={members}: predictions differ by {err}"
                     );
+                    let (a, b) = (
+                        composed.var_store().variables(),
+                        manual.var_store().variables(),
+                    );
+                    for (name, va) in &a {
+                        let err = relative(&b[name].grad(), &va.grad());
+                        assert!(
+                            err < 1e-6,
+                            "{cell} K={members} layers={layers} {name}: gradient differs by {err}"
+                        );
+                    }
                 }
             }
         }
@@ -226,7 +246,7 @@ mod tests {
         let spec = ModelSpec::new(Cell::Gru, 4, 2, InitScheme::Keras);
         let net = HandWritten::new(&[spec], &[draw_weights(&spec, 1)], Device::Cpu).unwrap();
         let x = Tensor::ones([1, 3, 5, 2], (Kind::Float, Device::Cpu));
-        let _ = tch::no_grad(|| net.forward(&x));
+        let _ = tch::no_grad(|| net.forward(&x, &Read::Last));
         assert!(net.taped.borrow().is_none());
         let lstm = ModelSpec::new(Cell::Lstm, 4, 2, InitScheme::Keras);
         let err = HandWritten::new(&[lstm], &[draw_weights(&lstm, 1)], Device::Cpu)

@@ -2,12 +2,19 @@
 //! stream (so every device starts alike): Keras's scheme (glorot_uniform,
 //! orthogonal recurrent kernels, the LSTM forget bias) or PyTorch's own
 //! defaults, drawn exactly as `nn.RNN/LSTM/GRU` and `nn.Linear` draw them.
+//! The IRNN is its initialisation, under either scheme: Le et al. 2015
+//! (3): "the recurrent weight matrix initialized to the identity matrix
+//! and biases to zero", the other weights (input kernels, head) from a
+//! Gaussian of standard deviation 0.001.
 
 use tch::{Device, Kind, Tensor};
 
 use super::seed::{rng_lock, seed_stream, Stream};
 use super::weights::Weights;
 use crate::config::{Cell, InitScheme, ModelSpec, Param, Role};
+
+/// Le et al.'s standard deviation of the IRNN's input and output weights.
+const IRNN_STD: f64 = 0.001;
 
 /// Draws every parameter of `spec` from `seed`'s init stream, in PyTorch's
 /// parameter order (the order the PyTorch reference draws them in).
@@ -28,6 +35,17 @@ fn draw(spec: &ModelSpec, p: &Param) -> Tensor {
     let cpu = (Kind::Float, Device::Cpu);
     let uniform = |bound: f64| Tensor::empty(p.shape.as_slice(), cpu).uniform_(-bound, bound);
     let h = spec.units as f64;
+    if spec.cell == Cell::Irnn {
+        return match p.role {
+            Role::RecurrentKernel => Tensor::eye(spec.units, cpu),
+            Role::InputKernel | Role::HeadWeight => {
+                Tensor::randn(p.shape.as_slice(), cpu) * IRNN_STD
+            }
+            Role::InputBias | Role::RecurrentBias | Role::HeadBias => {
+                Tensor::zeros(p.shape.as_slice(), cpu)
+            }
+        };
+    }
     match spec.init {
         InitScheme::Torch => match p.role {
             // nn.RNNBase.reset_parameters: every tensor U(-1/sqrt(H), 1/sqrt(H)).
@@ -129,6 +147,38 @@ mod tests {
             let limit = (6.0f64 / 31.0).sqrt();
             assert!(max_abs(v["head.weight"]) <= limit);
             assert_eq!(max_abs(v["head.bias"]), 0.0);
+        }
+    }
+
+    #[test]
+    fn irnn_starts_from_the_identity_zero_biases_and_tiny_gaussians() {
+        for init in [InitScheme::Keras, InitScheme::Torch] {
+            let s = spec(Cell::Irnn, init);
+            let w = draw_weights(&s, 5);
+            let v = by_name(&w);
+            let eye = Tensor::eye(30, (Kind::Float, Device::Cpu));
+            for layer in 0..2 {
+                assert!(v[format!("rnn.weight_hh_l{layer}").as_str()].equal(&eye));
+                assert_eq!(max_abs(v[format!("rnn.bias_ih_l{layer}").as_str()]), 0.0);
+                assert_eq!(max_abs(v[format!("rnn.bias_hh_l{layer}").as_str()]), 0.0);
+            }
+            assert_eq!(max_abs(v["head.bias"]), 0.0);
+            // N(0, 0.001): the drawn weights' spread, and nothing drawn for the identity.
+            let w = Tensor::cat(
+                &[
+                    v["rnn.weight_ih_l1"].flatten(0, -1),
+                    v["head.weight"].flatten(0, -1),
+                ],
+                0,
+            );
+            let std = w.std(true).double_value(&[]);
+            assert!((std / 0.001 - 1.0).abs() < 0.1, "std {std}");
+            let again = {
+                let _rng = rng_lock();
+                tch::manual_seed(seed_stream(5, Stream::Init));
+                Tensor::randn([30, 2], (Kind::Float, Device::Cpu)) * 0.001
+            };
+            assert!(v["rnn.weight_ih_l0"].equal(&again));
         }
     }
 

@@ -3,7 +3,6 @@
 //! for many, behind one `Network` trait), the optimizers, the device.
 
 pub mod cpu;
-pub mod data;
 pub mod device;
 pub mod elman;
 pub mod fused;
@@ -15,7 +14,8 @@ pub mod network;
 pub mod optim;
 pub mod packed;
 pub mod seed;
+pub mod tasks;
 pub mod weights;
 
-pub use network::Network;
+pub use network::{Network, Read};
 pub use weights::Weights;

@@ -12,7 +12,7 @@
 use anyhow::{bail, ensure, Context, Result};
 use tch::{nn, Device, Kind, Tensor};
 
-use super::network::Network;
+use super::network::{head, Network, Read};
 use super::weights::Weights;
 use crate::config::{Cell, ModelSpec, Param, Role};
 
@@ -151,8 +151,8 @@ impl PackedModel {
         )
     }
 
-    /// `x`: `[K, batch, seq_len, input]` → predictions `[K, batch, 1]`.
-    fn forward_all(&self, x: &Tensor) -> Tensor {
+    /// `x`: `[K, batch, steps, input]` → the head on the read outputs.
+    fn forward_all(&self, x: &Tensor, read: &Read) -> Tensor {
         let (k, batch, steps) = (x.size()[0], x.size()[1], x.size()[2]);
         let h_units = self.shape.units;
         let mut input = x.shallow_clone();
@@ -164,7 +164,7 @@ impl PackedModel {
             let w_ih_t = layer.w_ih.transpose(1, 2);
             let input_bias = match self.shape.cell {
                 // Both biases add before the nonlinearity: fold b_hh in here.
-                Cell::Rnn | Cell::Lstm => layer.b_ih.unsqueeze(1) + &b_hh,
+                Cell::Rnn | Cell::Irnn | Cell::Lstm => layer.b_ih.unsqueeze(1) + &b_hh,
                 // GRU's candidate gate multiplies r by (W_hn h + b_hn): keep b_hh apart.
                 Cell::Gru => layer.b_ih.unsqueeze(1),
             };
@@ -184,11 +184,12 @@ impl PackedModel {
                 )),
                 _ => None,
             };
-            let keep_outputs = index + 1 < self.layers.len();
+            let keep_outputs = index + 1 < self.layers.len() || !matches!(read, Read::Last);
             let mut outputs = Vec::with_capacity(if keep_outputs { steps as usize } else { 0 });
             for gx in &gates_x {
                 h = match self.shape.cell {
                     Cell::Rnn => gx.baddbmm(&h, &w_hh_t, 1, 1).tanh(),
+                    Cell::Irnn => gx.baddbmm(&h, &w_hh_t, 1, 1).relu(),
                     Cell::Lstm => {
                         let gates = gx.baddbmm(&h, &w_hh_t, 1, 1).chunk(4, 2);
                         let (i, f) = (gates[0].sigmoid(), gates[1].sigmoid());
@@ -217,9 +218,11 @@ impl PackedModel {
             }
             last = h;
         }
-        self.head_bias
-            .unsqueeze(1)
-            .baddbmm(&last, &self.head_weight.transpose(1, 2), 1, 1)
+        let features = match read {
+            Read::Last => last,
+            _ => read.pick(&input),
+        };
+        head(&self.head_weight, &self.head_bias, &features)
     }
 }
 
@@ -228,8 +231,8 @@ impl Network for PackedModel {
         self.members
     }
 
-    fn forward(&self, x: &Tensor) -> Tensor {
-        self.forward_all(x)
+    fn forward(&self, x: &Tensor, read: &Read) -> Tensor {
+        self.forward_all(x, read)
     }
 
     fn var_store(&self) -> &nn::VarStore {
@@ -294,12 +297,12 @@ mod tests {
                 Tensor::rand([3, 5, 7, 2], (Kind::Float, Device::Cpu))
             };
             let packed = PackedModel::new(&specs, &weights, Device::Cpu).unwrap();
-            let out = packed.forward(&x);
+            let out = packed.forward(&x, &Read::Last);
             assert_eq!(out.size(), [3, 5, 1]);
             out.sum(Kind::Float).backward();
             let packed_vars = packed.var_store().variables();
             for (k, model) in singles.iter().enumerate() {
-                let single = model.forward(&x.narrow(0, k as i64, 1));
+                let single = model.forward(&x.narrow(0, k as i64, 1), &Read::Last);
                 let err = (out.get(k as i64) - single.get(0))
                     .abs()
                     .max()
@@ -340,7 +343,7 @@ mod tests {
             .collect();
         let packed = PackedModel::new(&specs, &weights, Device::Cpu).unwrap();
         let x = Tensor::ones([3, 4, 5, 2], (Kind::Float, Device::Cpu));
-        let out = packed.forward(&x);
+        let out = packed.forward(&x, &Read::Last);
         out.sum(Kind::Float).backward();
         assert!(out.get(1).isnan().all().int64_value(&[]) == 1);
         for k in [0, 2] {

@@ -83,6 +83,7 @@ mod tests {
             units: 30,
             layers: 2,
             init: InitScheme::Keras,
+            output_size: 1,
         };
         let a = draw_weights(&s, 5);
         save_named(copy(&a), &path).unwrap();

@@ -12,9 +12,9 @@ use super::check::{CheckedJob, CheckedPlan};
 use super::memory::{self, guard};
 use super::observer::RunObserver;
 use super::outputs::{write_outputs, Finished};
-use crate::nn::data::{Dataset, Split};
 use crate::nn::init::draw_weights;
 use crate::nn::optim::Optimizer;
+use crate::nn::tasks::{Dataset, Split};
 use crate::nn::weights::{save_named, Weights};
 use crate::nn::Network;
 use crate::nn::{device, kernel};
@@ -22,7 +22,7 @@ use crate::store::console::Console;
 use crate::store::text::final_report;
 use crate::store::{EpochRecord, Evaluation, HistoryFile, PackRecord, RunDir, Summary, HISTORY};
 use crate::train::batch::PackData;
-use crate::train::eval::{baseline_mse, predict, score};
+use crate::train::eval::{baseline, evaluate, predict};
 use crate::train::fit;
 use crate::train::orders::batch_orders;
 
@@ -167,7 +167,8 @@ pub fn execute(plan: &CheckedPlan, console: &mut dyn Write) -> Result<Vec<Result
         || memory::training_message(config, k),
         || {
             let ends = fit(&*net, &mut opt, &data, &orders, config, &mut observer)?;
-            Ok((ends, predict(&*net, &data.test_x)?))
+            let readout = config.task.shape().readout;
+            Ok((ends, predict(&*net, &data.test, readout)?))
         },
     );
     observer.finish();
@@ -194,7 +195,8 @@ pub fn execute(plan: &CheckedPlan, console: &mut dyn Write) -> Result<Vec<Result
         .map(|(k, ((job, dir), end))| {
             let evaluation = end.and_then(|history| trained.finish(plan, k, job, dir, &history))?;
             if plan.jobs.len() == 1 && !plan.quiet {
-                console.print(&final_report(&evaluation.1));
+                let chance = evaluation.0.chance().unwrap_or(f64::NAN);
+                console.print(&final_report(&evaluation.1, chance));
             }
             Ok(evaluation.0)
         })
@@ -206,7 +208,7 @@ pub fn execute(plan: &CheckedPlan, console: &mut dyn Write) -> Result<Vec<Result
 struct Trained<'a> {
     net: &'a dyn Network,
     data: &'a PackData,
-    /// Every member's test predictions, `[K, rows, 1]`.
+    /// Every member's test answers, `[K, rows, ...]`.
     test: &'a Tensor,
     started: Instant,
 }
@@ -222,8 +224,9 @@ impl Trained<'_> {
         history: &[EpochRecord],
     ) -> Result<(Summary, Evaluation)> {
         let member = k as i64;
-        let test_y = self.data.test_y.get(member);
-        let evaluation = score(&self.test.get(member), &test_y)?;
+        let task = job.job.config.task.shape();
+        let test_y = self.data.test.y.get(member);
+        let evaluation = evaluate(&task, &self.test.get(member), &test_y)?;
         let summary = write_outputs(
             dir,
             Finished {
@@ -233,7 +236,7 @@ impl Trained<'_> {
                 spec: &job.spec,
                 history,
                 evaluation: &evaluation,
-                baseline_mse: baseline_mse(&self.data.member_train_y(member), &test_y),
+                baseline: baseline(&task, &self.data.member_train_y(member), &test_y),
                 weights: self.net.member_weights(member),
                 started: self.started,
                 pack: (plan.jobs.len() > 1).then_some(PackRecord {

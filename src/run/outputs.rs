@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use tch::{Device, Tensor};
 
-use crate::config::{ModelSpec, TrainConfig};
+use crate::config::{Loss, ModelSpec, TrainConfig};
 use crate::nn::weights::save_named;
 use crate::nn::{cpu, device};
 use crate::stats::quantile;
@@ -24,7 +24,8 @@ pub struct Finished<'a> {
     pub spec: &'a ModelSpec,
     pub history: &'a [EpochRecord],
     pub evaluation: &'a Evaluation,
-    pub baseline_mse: f64,
+    /// The test loss of learning nothing (`train::eval::baseline`).
+    pub baseline: f64,
     pub weights: Vec<(String, Tensor)>,
     pub started: Instant,
     pub pack: Option<PackRecord>,
@@ -41,6 +42,8 @@ pub fn write_outputs(dir: &RunDir, f: Finished) -> Result<Summary> {
     )?;
     save_named(f.weights, &dir.file(WEIGHTS))?;
     let last = f.history.last().context("training ran no epoch")?;
+    let task = f.config.task.shape();
+    let mse = |v: f64| (task.loss == Loss::Mse).then_some(v);
     let summary = Summary {
         config: f.config.clone(),
         device: device::name(f.device),
@@ -51,9 +54,12 @@ pub fn write_outputs(dir: &RunDir, f: Finished) -> Result<Summary> {
         epochs_run: f.history.len() as i64,
         final_loss: last.loss,
         final_val_loss: last.val_loss,
-        test_mse: f.evaluation.test_mse,
-        baseline_mse: Some(f.baseline_mse),
+        test_mse: mse(f.evaluation.test_loss),
+        test_loss: Some(f.evaluation.test_loss),
+        baseline_mse: mse(f.baseline),
+        baseline_loss: Some(f.baseline),
         correctness: f.evaluation.correctness,
+        score: Some(task.score.describe().to_owned()),
         test_failures: f.evaluation.failures,
         test_rows: f.evaluation.rows,
         seconds_per_epoch: f.history.iter().map(|r| r.seconds).sum::<f64>()

@@ -80,13 +80,28 @@ pub struct Summary {
     pub epochs_run: i64,
     pub final_loss: f64,
     pub final_val_loss: f64,
-    pub test_mse: f64,
+    /// The test MSE, for a task with a value to give.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_mse: Option<f64>,
+    /// The test loss, whatever the task's (MSE, or cross-entropy); absent in
+    /// files written before the classification tasks (then `test_mse`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub test_loss: Option<f64>,
     /// Test MSE of always predicting the mean training target (about
     /// 0.049 for multiply, 0.167 for add): the score of learning nothing.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline_mse: Option<f64>,
-    /// Percent of test rows within 0.04 of the target.
+    /// The test loss of learning nothing, whatever the task's: the constant
+    /// predictor's MSE, or chance's cross-entropy (10 ln 8 / (T + 20) for the
+    /// copy task, ln 4 for the temporal order).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline_loss: Option<f64>,
+    /// The task's score in percent: test rows within 0.04 of the target,
+    /// classified right, or copied symbols recalled (see `score`).
     pub correctness: f64,
+    /// What `correctness` counts (absent in older files: rows within 0.04).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub score: Option<String>,
     pub test_failures: i64,
     pub test_rows: i64,
     /// Mean wall time of an epoch, training and validation.
@@ -111,6 +126,18 @@ pub struct Summary {
     /// of which are libtorch for a lone run and composed for a pack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<String>,
+}
+
+impl Summary {
+    /// The test loss, in files old and new.
+    pub fn loss(&self) -> Option<f64> {
+        self.test_loss.or(self.test_mse)
+    }
+
+    /// The chance loss, in files old and new.
+    pub fn chance(&self) -> Option<f64> {
+        self.baseline_loss.or(self.baseline_mse)
+    }
 }
 
 /// Where a run sat in the pack it trained in.
@@ -187,8 +214,11 @@ impl Summary {
             epochs_run: history.len() as i64,
             final_loss: last,
             final_val_loss: last,
-            test_mse: 0.5,
+            test_mse: Some(0.5),
+            test_loss: Some(0.5),
             baseline_mse: Some(0.05),
+            baseline_loss: Some(0.05),
+            score: None,
             correctness,
             test_failures: 0,
             test_rows: 440,

@@ -12,13 +12,13 @@ use super::summary::Summary;
 /// whole data set (the blog's `Y[2560 + i]`).
 pub fn predictions_csv(e: &Evaluation, first_row: i64) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["row", "target", "prediction", "abs_error"])?;
-    for (i, (t, p)) in e.targets.iter().zip(&e.predictions).enumerate() {
+    w.write_record(["row", "target", "prediction", e.last_column])?;
+    for (i, [target, prediction, last]) in e.lines.iter().enumerate() {
         w.write_record([
-            (first_row + i as i64).to_string(),
-            t.to_string(),
-            p.to_string(),
-            (p - t).abs().to_string(),
+            &(first_row + i as i64).to_string(),
+            target,
+            prediction,
+            last,
         ])?;
     }
     Ok(w.into_inner()?)
@@ -65,12 +65,18 @@ pub fn epoch_line(r: &EpochRecord, epochs: i64, batches: i64) -> String {
     )
 }
 
-/// The blog's closing report: test MSE, the first five test rows, and the
-/// correctness.
-pub fn final_report(e: &Evaluation) -> String {
-    let mut text = format!("test mse: {}\n", keras_number(e.test_mse));
-    for (t, p) in e.targets.iter().zip(&e.predictions).take(5) {
-        text += &format!("{t:.6}\t{p:.6}\tdiff: {:.6}\n", (p - t).abs());
+/// The blog's closing report: the test loss beside the chance `baseline`,
+/// the first five test rows, and the correctness (the task's score).
+pub fn final_report(e: &Evaluation, baseline: f64) -> String {
+    let mut text = format!(
+        "test {}: {} (chance: {})\n",
+        e.loss_name,
+        keras_number(e.test_loss),
+        keras_number(baseline)
+    );
+    for line in &e.report {
+        text += line;
+        text += "\n";
     }
     text += &format!("correctness: {:.2} %\n", e.correctness);
     text
@@ -81,14 +87,7 @@ mod tests {
     use super::*;
 
     fn evaluation() -> Evaluation {
-        Evaluation {
-            test_mse: 0.00012345,
-            correctness: 66.66666666666667,
-            failures: 1,
-            rows: 3,
-            targets: vec![0.25, 0.1, 0.5],
-            predictions: vec![0.26, 0.2, 0.5],
-        }
+        Evaluation::of(0.00012345, vec![0.26, 0.2, 0.5], vec![0.25, 0.1, 0.5])
     }
 
     #[test]
@@ -129,10 +128,10 @@ mod tests {
             epoch_line(&r, 100, 64),
             "Epoch 12/100 - 64/64 - 0.62s - loss: 0.0470 - val_loss: 4.9123e-4"
         );
-        let report = final_report(&evaluation());
+        let report = final_report(&evaluation(), 0.0489);
         assert_eq!(
             report,
-            "test mse: 1.2345e-4\n0.250000\t0.260000\tdiff: 0.010000\n0.100000\t0.200000\tdiff: 0.100000\n\
+            "test mse: 1.2345e-4 (chance: 0.0489)\n0.250000\t0.260000\tdiff: 0.010000\n0.100000\t0.200000\tdiff: 0.100000\n\
              0.500000\t0.500000\tdiff: 0.000000\ncorrectness: 66.67 %\n"
         );
     }

@@ -32,7 +32,7 @@ impl PackSize {
             PackSize::Auto if device.is_cuda() => 32,
             PackSize::Auto => match cell {
                 Cell::Lstm => 1,
-                Cell::Rnn | Cell::Gru => 32,
+                Cell::Rnn | Cell::Irnn | Cell::Gru => 32,
             },
         }
     }
@@ -148,6 +148,17 @@ mod tests {
             task: Task::Add,
             init: InitScheme::Torch,
             ..c(9, Cell::Rnn, 10)
+        }));
+        // Other shapes of answer (a class, read at each row's end) or of row.
+        for task in [Task::Order, Task::HsAdd] {
+            assert!(!c(1, Cell::Rnn, 30).packs_with(&TrainConfig {
+                task,
+                ..c(2, Cell::Rnn, 30)
+            }));
+        }
+        assert!(c(1, Cell::Rnn, 30).packs_with(&TrainConfig {
+            task: Task::AddHalves,
+            ..c(2, Cell::Rnn, 30)
         }));
         assert!(!c(1, Cell::Rnn, 10).packs_with(&TrainConfig {
             lr: 0.01,

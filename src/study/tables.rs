@@ -67,6 +67,8 @@ pub fn runs_csv(study: &StudyRuns, threshold: f64) -> Result<Vec<u8>> {
             "final_val_loss",
             "test_mse",
             "baseline_mse",
+            "test_loss",
+            "baseline_loss",
             "correctness",
             "epochs_to_threshold",
             "seconds_total",
@@ -86,8 +88,10 @@ pub fn runs_csv(study: &StudyRuns, threshold: f64) -> Result<Vec<u8>> {
                     s.epochs_run.to_string(),
                     s.final_loss.to_string(),
                     s.final_val_loss.to_string(),
-                    s.test_mse.to_string(),
-                    s.baseline_mse.map_or(String::new(), |b| b.to_string()),
+                    s.test_mse.map_or(String::new(), |v| v.to_string()),
+                    s.baseline_mse.map_or(String::new(), |v| v.to_string()),
+                    s.loss().map_or(String::new(), |v| v.to_string()),
+                    s.chance().map_or(String::new(), |v| v.to_string()),
                     s.correctness.to_string(),
                     f.epochs_to(threshold)
                         .map_or(String::new(), |e| e.to_string()),
@@ -97,7 +101,7 @@ pub fn runs_csv(study: &StudyRuns, threshold: f64) -> Result<Vec<u8>> {
             }
             None => {
                 line.push("missing".into());
-                line.extend(std::iter::repeat_n(String::new(), 9));
+                line.extend(std::iter::repeat_n(String::new(), 11));
             }
         }
         w.write_record(&line)?;

@@ -6,19 +6,21 @@
 
 pub mod batch;
 pub mod eval;
+pub mod loss;
 pub mod orders;
 
 use std::time::Instant;
 
 use anyhow::{anyhow, Result};
-use tch::{Device, Kind, Reduction, Tensor};
+use tch::{Device, Kind, Tensor};
 
 use crate::config::TrainConfig;
 use crate::nn::optim::Optimizer;
-use crate::nn::Network;
+use crate::nn::{Network, Read};
 use crate::store::EpochRecord;
 use batch::PackData;
-use eval::{mse_per_member, predict};
+use eval::predict;
+use loss::{batch_losses, clip_grad_norms, member_losses};
 
 /// What the loop reports while it trains: history files, the console and
 /// the progress bar are all fed from here.
@@ -44,8 +46,7 @@ pub fn fit(
     observer: &mut dyn Observer,
 ) -> Result<Vec<Result<Vec<EpochRecord>>>> {
     let k = net.members() as usize;
-    let device = data.train_x.device();
-    let (rows, batch) = (data.rows, config.batch_size);
+    let task = config.task.shape();
     let mut histories: Vec<Vec<EpochRecord>> = vec![Vec::new(); k];
     let mut stopped: Vec<Option<anyhow::Error>> = (0..k).map(|_| None).collect();
     for epoch in 0..config.epochs {
@@ -56,19 +57,10 @@ pub fn fit(
                 .map(|o| &o[epoch as usize])
                 .collect::<Vec<_>>(),
         );
-        // Summed on the device so a GPU is not synchronised every batch.
-        let mut total = Tensor::zeros([k as i64], (Kind::Double, device));
-        for first in (0..rows).step_by(batch as usize) {
-            let len = batch.min(rows - first);
-            let (x, y) = data.batch(&index, first, len);
-            let losses = batch_losses(&net.forward(&x), &y);
-            opt.backward_step(|| net.backward(&losses.sum(Kind::Float)));
-            total += losses.detach().to_kind(Kind::Double) * len as f64;
-            observer.batch_done();
-        }
-        let losses = Vec::<f64>::try_from((total / rows as f64).to(Device::Cpu))?;
+        let losses = train_epoch(net, opt, data, &index, config, observer)?;
         let train_seconds = start.elapsed().as_secs_f64();
-        let val_losses = mse_per_member(&predict(net, &data.val_x)?, &data.val_y);
+        let val = &data.val;
+        let val_losses = member_losses(task.loss, &predict(net, val, task.readout)?, &val.y);
         let seconds = start.elapsed().as_secs_f64();
         let mut records = vec![None; k];
         for m in 0..k {
@@ -108,16 +100,38 @@ pub fn fit(
         .collect())
 }
 
-/// Each member's mean squared error on the batch, `[K]`. A lone member
-/// reduces with `mse_loss` itself, as a single libtorch model is trained,
-/// so its gradient is rounded exactly so (2/N folded into one factor).
-fn batch_losses(prediction: &Tensor, y: &Tensor) -> Tensor {
-    if prediction.size()[0] == 1 {
-        return prediction.mse_loss(y, Reduction::Mean).reshape([1]);
+/// One pass over the training rows in `index`'s order: a forward,
+/// backward and (clipped) Adam step a batch. Returns each member's loss,
+/// the batches' weighted by their rows (Keras's bookkeeping).
+fn train_epoch(
+    net: &dyn Network,
+    opt: &mut Optimizer,
+    data: &PackData,
+    index: &Tensor,
+    config: &TrainConfig,
+    observer: &mut dyn Observer,
+) -> Result<Vec<f64>> {
+    let k = net.members();
+    let task = config.task.shape();
+    let vars = net.var_store().trainable_variables();
+    let (rows, batch) = (data.rows, config.batch_size);
+    // Summed on the device so a GPU is not synchronised every batch.
+    let mut total = Tensor::zeros([k], (Kind::Double, data.train_x.device()));
+    for first in (0..rows).step_by(batch as usize) {
+        let len = batch.min(rows - first);
+        let b = data.batch(index, first, len);
+        let out = net.forward(&b.x, &Read::of(task.readout, &b.last_steps));
+        let losses = batch_losses(task.loss, &out, &b.y);
+        opt.backward_step(|| {
+            net.backward(&losses.sum(Kind::Float));
+            if let Some(max_norm) = config.clip_norm {
+                clip_grad_norms(&vars, k, max_norm);
+            }
+        });
+        total += losses.detach().to_kind(Kind::Double) * len as f64;
+        observer.batch_done();
     }
-    (prediction - y)
-        .square()
-        .mean_dim([1, 2].as_slice(), false, Kind::Float)
+    Ok(Vec::<f64>::try_from((total / rows as f64).to(Device::Cpu))?)
 }
 
 /// The one divergence message; the epoch is counted as the console does.
@@ -135,9 +149,9 @@ fn diverged(record: &EpochRecord, epochs: i64) -> anyhow::Error {
 mod tests {
     use super::*;
     use crate::config::{Cell, InitScheme, Kernel, ModelSpec};
-    use crate::nn::data::Dataset;
     use crate::nn::init::draw_weights;
     use crate::nn::kernel;
+    use crate::nn::tasks::Dataset;
 
     #[derive(Default)]
     struct Collect(Vec<(usize, EpochRecord)>, usize);

@@ -1,19 +1,21 @@
-//! The Elman RNN (tanh), PyTorch's `h_t = tanh(W_ih x_t + b_ih + W_hh
-//! h_{t-1} + b_hh)`, forward and backward by hand: two ops a step each
-//! way (an in-place `baddbmm` and `tanh`; `tanh_backward` and a `bmm`).
+//! The Elman RNN, PyTorch's `h_t = f(W_ih x_t + b_ih + W_hh h_{t-1} +
+//! b_hh)` with f = tanh (the SimpleRNN) or ReLU (the IRNN), forward and
+//! backward by hand: two ops a step each way (an in-place `baddbmm` and
+//! `f`; f's backward from its output, and a `bmm`).
 
 use tch::Tensor;
 
 use super::{flat, weight_grads, LayerGrads, LayerWeights, OutputGrad};
 
 pub struct Tape {
+    relu: bool,
     /// The layer's input `[K, L, B, in]`.
     x: Tensor,
     /// Every step's output `[K, L, B, H]`.
     h: Tensor,
 }
 
-pub fn forward(w: &LayerWeights, x: &Tensor) -> (Tensor, Tape) {
+pub fn forward(w: &LayerWeights, x: &Tensor, relu: bool) -> (Tensor, Tape) {
     let s = x.size();
     let (k, steps, batch) = (s[0], s[1], s[2]);
     // Both biases add before the nonlinearity: folded into the input side.
@@ -27,12 +29,13 @@ pub fn forward(w: &LayerWeights, x: &Tensor) -> (Tensor, Tape) {
         if let Some(p) = &previous {
             let _ = step.baddbmm_(p, &w_hh_t);
         }
-        let _ = step.tanh_();
+        let _ = if relu { step.relu_() } else { step.tanh_() };
         previous = Some(step);
     }
     (
         h.shallow_clone(),
         Tape {
+            relu,
             x: x.shallow_clone(),
             h,
         },
@@ -49,7 +52,12 @@ pub fn backward(w: &LayerWeights, tape: &Tape, d_out: &OutputGrad, input_grad: b
         .expect("the last step has a gradient");
     for t in (0..steps).rev() {
         let ti = t as usize;
-        let _ = Tensor::tanh_backward_grad_input(&d_steps[ti], &dh, &h_steps[ti]);
+        let _ = if tape.relu {
+            // ReLU's gradient from its output: through where h > 0.
+            h_steps[ti].threshold_backward_grad_input(&d_steps[ti], &dh, 0.0)
+        } else {
+            Tensor::tanh_backward_grad_input(&d_steps[ti], &dh, &h_steps[ti])
+        };
         if t > 0 {
             dh = match d_out.at(t - 1, steps) {
                 Some(g) => g.baddbmm(&d_steps[ti], w.w_hh, 1, 1),

@@ -2,6 +2,7 @@
 //! Elman RNN and the GRU, where libtorch has no fast op on the CPU (it
 //! runs them step by step through autograd: about ten small ops per step
 //! and layer forward and more backward, each paying dispatch and autograd).
+//! (The IRNN, a ReLU Elman cell, shares the Elman code.)
 //! Here the input side of every step is one batched matmul, each step is a
 //! few ops with no autograd tape, and the weight gradients are one matmul
 //! over all steps after the loop. Everything is time-major
@@ -68,8 +69,8 @@ impl OutputGrad {
 /// backward needs. Call under `no_grad`.
 pub fn forward(cell: Cell, w: &LayerWeights, x: &Tensor) -> (Tensor, Tape) {
     match cell {
-        Cell::Rnn => {
-            let (h, tape) = elman::forward(w, x);
+        Cell::Rnn | Cell::Irnn => {
+            let (h, tape) = elman::forward(w, x, cell == Cell::Irnn);
             (h, Tape::Elman(tape))
         }
         Cell::Gru => {
@@ -92,7 +93,7 @@ pub fn backward(w: &LayerWeights, tape: &Tape, d_out: &OutputGrad, input_grad: b
 
 /// Whether `cell` has a hand-written backward.
 pub fn supports(cell: Cell) -> bool {
-    matches!(cell, Cell::Rnn | Cell::Gru)
+    matches!(cell, Cell::Rnn | Cell::Irnn | Cell::Gru)
 }
 
 /// `[K, L, B, n]` as `[K, L * B, n]`.

@@ -1,18 +1,49 @@
-//! Task generators straight into tensors (on the CPU, from the seed) and the
-//! Keras-style fit/validation/test split.
+//! The tasks' data, generated straight into tensors on the CPU from the
+//! seed's data stream (so every device and mode sees the same rows), and
+//! the Keras-style fit/validation/test split. One generator a task, each
+//! in its family's file with its source; every draw is mirrored op for op
+//! by `scripts/reference.py`, so PyTorch rebuilds the same tensors.
+
+mod copy;
+mod hochreiter;
+mod markers;
+#[cfg(test)]
+mod tests;
 
 use anyhow::{Context, Result};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, TchError, Tensor};
 
 use super::seed::{rng_lock, seed_stream, Stream};
 use crate::config::{Task, TrainConfig};
 
-/// Inputs `x` of shape `[n, seq_len, 2]` (feature 0 the marker, feature 1
-/// the value) and targets `y` of shape `[n, 1]`, float32.
+/// A task's rows: inputs `x` `[n, steps, features]` float32, padded with
+/// zeros after each row's end; targets `y` (`[n, 1]` float32 for a value,
+/// `[n]` int64 for a class, `[n, steps]` int64 for a symbol per step); and
+/// each row's length `[n]` int64.
 #[derive(Debug)]
 pub struct Dataset {
     pub x: Tensor,
     pub y: Tensor,
+    pub lengths: Tensor,
+}
+
+/// What draws a task's rows.
+trait Generator: Sync {
+    /// `samples` rows of length `seq_len` from libtorch's generator (already
+    /// seeded).
+    fn rows(&self, samples: i64, seq_len: i64) -> Result<Dataset, TchError>;
+}
+
+fn generator(task: Task) -> &'static dyn Generator {
+    match task {
+        Task::Multiply => &markers::Blog { sum: false },
+        Task::Add => &markers::Blog { sum: true },
+        Task::AddHalves => &markers::Halves,
+        Task::HsAdd => &hochreiter::Marked { sum: true },
+        Task::HsMultiply => &hochreiter::Marked { sum: false },
+        Task::Order => &hochreiter::TemporalOrder,
+        Task::Copy => &copy::Copy,
+    }
 }
 
 /// The three sets of one run, as the blog makes them: Keras's `fit` gets
@@ -20,42 +51,25 @@ pub struct Dataset {
 /// those, and the rows after `fit_rows` are the test set.
 #[derive(Debug)]
 pub struct Split {
-    pub train_x: Tensor,
-    pub train_y: Tensor,
-    pub val_x: Tensor,
-    pub val_y: Tensor,
-    pub test_x: Tensor,
-    pub test_y: Tensor,
+    pub train: Rows,
+    pub val: Rows,
+    pub test: Rows,
 }
 
-/// Generates `samples` rows of `task` on the CPU from libtorch's generator,
-/// seeded from `seed`'s data stream. The ops and their order are exactly
-/// those of `scripts/reference.py`, so PyTorch rebuilds the same tensors:
-/// values ~ U[0, 1); first marked step i ~ U{0..L-1}; second j drawn from
-/// the L-1 other steps (j' ~ U{0..L-2}, j = j' + (j' >= i)).
+/// One set's inputs, targets and row lengths.
+#[derive(Debug)]
+pub struct Rows {
+    pub x: Tensor,
+    pub y: Tensor,
+    pub lengths: Tensor,
+}
+
+/// Generates `samples` rows of `task` of length `seq_len` from `seed`'s
+/// data stream.
 pub fn generate(task: Task, samples: i64, seq_len: i64, seed: u64) -> Result<Dataset> {
     let _rng = rng_lock();
     tch::manual_seed(seed_stream(seed, Stream::Data));
-    let cpu_f32 = (Kind::Float, Device::Cpu);
-    let cpu_i64 = (Kind::Int64, Device::Cpu);
-    let build = || -> Result<Dataset, tch::TchError> {
-        let values = Tensor::f_rand([samples, seq_len], cpu_f32)?;
-        let i = Tensor::f_randint(seq_len, [samples, 1], cpu_i64)?;
-        let j = Tensor::f_randint(seq_len - 1, [samples, 1], cpu_i64)?;
-        let j = j.f_add(&j.f_ge_tensor(&i)?.f_to_kind(Kind::Int64)?)?;
-        let marker = Tensor::f_zeros([samples, seq_len], cpu_f32)?
-            .f_scatter_value(1, &i, 1.0)?
-            .f_scatter_value(1, &j, 1.0)?;
-        let vi = values.f_gather(1, &i, false)?;
-        let vj = values.f_gather(1, &j, false)?;
-        let y = match task {
-            Task::Multiply => vi.f_mul(&vj)?,
-            Task::Add => vi.f_add(&vj)?,
-        };
-        let x = Tensor::f_stack(&[marker, values], 2)?;
-        Ok(Dataset { x, y })
-    };
-    build().with_context(|| {
+    generator(task).rows(samples, seq_len).with_context(|| {
         format!(
             "cannot generate {samples} samples of length {seq_len}: lower --samples or --seq-len"
         )
@@ -72,28 +86,30 @@ impl Dataset {
     /// rows, before any shuffling) and moves every set to `device` once.
     pub fn split(&self, config: &TrainConfig, device: Device) -> Result<Split> {
         let sizes = config.split_sizes();
-        let rows = |start: i64, len: i64| -> Result<(Tensor, Tensor)> {
-            let x = self.x.f_narrow(0, start, len)?.f_to(device)?;
-            let y = self.y.f_narrow(0, start, len)?.f_to(device)?;
-            Ok((x, y))
+        let rows = |start: i64, len: i64, what: &str| -> Result<Rows> {
+            let part =
+                |t: &Tensor| -> Result<Tensor> { Ok(t.f_narrow(0, start, len)?.f_to(device)?) };
+            let moved = || -> Result<Rows> {
+                Ok(Rows {
+                    x: part(&self.x)?,
+                    y: part(&self.y)?,
+                    lengths: part(&self.lengths)?,
+                })
+            };
+            moved().with_context(|| format!("moving the {what} rows"))
         };
-        let (train_x, train_y) = rows(0, sizes.train).context("moving the training rows")?;
-        let (val_x, val_y) = rows(sizes.train, sizes.val).context("moving the validation rows")?;
-        let (test_x, test_y) = rows(config.fit_rows, sizes.test).context("moving the test rows")?;
         Ok(Split {
-            train_x,
-            train_y,
-            val_x,
-            val_y,
-            test_x,
-            test_y,
+            train: rows(0, sizes.train, "training")?,
+            val: rows(sizes.train, sizes.val, "validation")?,
+            test: rows(config.fit_rows, sizes.test, "test")?,
         })
     }
 }
 
 #[cfg(test)]
-mod tests {
+mod blog_tests {
     use super::*;
+    use tch::Kind;
 
     fn to_vec(t: &Tensor) -> Vec<f32> {
         Vec::<f32>::try_from(t.flatten(0, -1)).unwrap()
@@ -179,10 +195,11 @@ mod tests {
         };
         let d = Dataset::for_config(&config).unwrap();
         let s = d.split(&config, Device::Cpu).unwrap();
-        assert!(s.train_x.equal(&d.x.narrow(0, 0, 15)));
-        assert!(s.val_x.equal(&d.x.narrow(0, 15, 5)));
-        assert!(s.val_y.equal(&d.y.narrow(0, 15, 5)));
-        assert!(s.test_x.equal(&d.x.narrow(0, 20, 10)));
-        assert!(s.test_y.equal(&d.y.narrow(0, 20, 10)));
+        assert!(s.train.x.equal(&d.x.narrow(0, 0, 15)));
+        assert!(s.val.x.equal(&d.x.narrow(0, 15, 5)));
+        assert!(s.val.y.equal(&d.y.narrow(0, 15, 5)));
+        assert!(s.test.x.equal(&d.x.narrow(0, 20, 10)));
+        assert!(s.test.y.equal(&d.y.narrow(0, 20, 10)));
+        assert!(s.test.lengths.equal(&d.lengths.narrow(0, 20, 10)));
     }
 }
