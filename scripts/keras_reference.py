@@ -80,6 +80,8 @@ np = need("numpy")
 keras = need("keras", quiet=True)
 load_file, save_file = need("safetensors.numpy").load_file, need("safetensors.numpy").save_file
 LAYERS = {"rnn": keras.layers.SimpleRNN, "lstm": keras.layers.LSTM, "gru": keras.layers.GRU}
+# Le et al. 2015's IRNN in Keras: a ReLU SimpleRNN from the identity, the other weights N(0, 0.001).
+IRNN_NORMAL = {"mean": 0.0, "stddev": 0.001}
 
 
 def blog_data(samples, seq_len, seed):
@@ -99,8 +101,16 @@ def blog_data(samples, seq_len, seed):
 def build(model, units, layers, seq_len):
     stack = [keras.Input(shape=(seq_len, 2))]
     for i in range(layers):
-        stack.append(LAYERS[model](units=units, return_sequences=i + 1 < layers))
-    stack.append(keras.layers.Dense(1))
+        sequences = i + 1 < layers
+        if model == "irnn":
+            stack.append(keras.layers.SimpleRNN(
+                units=units, activation="relu", return_sequences=sequences,
+                kernel_initializer=keras.initializers.RandomNormal(**IRNN_NORMAL),
+                recurrent_initializer=keras.initializers.Identity()))
+        else:
+            stack.append(LAYERS[model](units=units, return_sequences=sequences))
+    head = keras.initializers.RandomNormal(**IRNN_NORMAL) if model == "irnn" else "glorot_uniform"
+    stack.append(keras.layers.Dense(1, kernel_initializer=head))
     return keras.Sequential(stack)
 
 

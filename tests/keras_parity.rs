@@ -129,6 +129,12 @@ fn gru_matches_keras_step_for_step() {
     lockstep("gru");
 }
 
+/// Le et al.'s IRNN: Keras's SimpleRNN with ReLU, from rnn-lab's weights.
+#[test]
+fn irnn_matches_keras_step_for_step() {
+    lockstep("irnn");
+}
+
 /// Keras's own initial weights, exported with `--save-init` in rnn-lab's
 /// layout, are the same network on both sides: Keras trained from the file
 /// repeats its own run exactly (the blog path, fit()'s shuffling), and
