@@ -285,13 +285,13 @@ fn bad_flags_fail_before_anything_is_written() {
         ),
         (
             &["--model", "transformer"],
-            "unknown model 'transformer' (expected one of: rnn, lstm, gru)",
+            "unknown model 'transformer' (expected one of: rnn, irnn, lstm, gru)",
         ),
         (
             &["--init", "xavier"],
             "unknown init 'xavier' (expected one of: keras, torch)",
         ),
-        (&["--task", "copy"], "unknown task 'copy'"),
+        (&["--task", "parity"], "unknown task 'parity'"),
         (
             &["--device", "tpu"],
             "unknown device 'tpu' (expected auto, cpu, cuda or cuda:N)",
