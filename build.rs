@@ -40,13 +40,21 @@ fn main() {
         };
         println!("cargo:rustc-link-arg={new_dtags}-rpath,{}", lib.display());
     }
-    // The C shim that asks libtorch what CPU code it runs (src/nn/cpu.rs).
+    // The C shims: what CPU code libtorch runs (src/nn/cpu.rs), and a
+    // variable's gradient set to a given tensor (src/nn/optim/flat.rs).
     println!("cargo:rerun-if-changed=src/nn/libtorch_info.cpp");
+    println!("cargo:rerun-if-changed=src/nn/optim/grad.cpp");
     cc::Build::new()
         .cpp(true)
         .std("c++17")
+        .include(lib.join("..").join("include"))
+        // Every libtorch 2.11 build (the PyPI wheels included) uses the C++11 ABI.
+        .define("_GLIBCXX_USE_CXX11_ABI", "1")
+        .define("GLOG_USE_GLOG_EXPORT", None)
+        .warnings(false)
         .file("src/nn/libtorch_info.cpp")
-        .compile("rnn_lab_libtorch_info");
+        .file("src/nn/optim/grad.cpp")
+        .compile("rnn_lab_shims");
     println!("cargo:rustc-link-search=native={}", lib.display());
     println!("cargo:rustc-link-lib=dylib=torch_cpu");
     println!("cargo:rustc-link-lib=dylib=c10");

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use rnn_lab::config::{
-    parse_seeds, AdamKind, Cell, DeviceSpec, Execution, InitScheme, Kernel, Task,
+    parse_seeds, AdamKind, AdamLayout, Cell, DeviceSpec, Execution, InitScheme, Kernel, Task,
 };
 use rnn_lab::TrainConfig;
 
@@ -188,6 +188,11 @@ pub struct ExecArgs {
     /// composed or handwritten [default: auto].
     #[arg(long)]
     pub kernel: Option<Kernel>,
+    /// How Adam holds the weights: flat (one buffer, a few ops a step) or
+    /// per-tensor (libtorch's optimizer as it comes); the same numbers bit
+    /// for bit [default: flat].
+    #[arg(long)]
+    pub adam_layout: Option<AdamLayout>,
 }
 
 impl ExecArgs {
@@ -197,6 +202,7 @@ impl ExecArgs {
             device: self.device.unwrap_or(base.device),
             threads: self.threads.unwrap_or(base.threads),
             kernel: self.kernel.unwrap_or(base.kernel),
+            adam_layout: self.adam_layout.unwrap_or(base.adam_layout),
         }
     }
 }

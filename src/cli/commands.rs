@@ -272,6 +272,7 @@ fn run_study_command(
         device: study.exec.device.unwrap_or(Execution::default().device),
         threads: study.exec.threads,
         kernel: study.exec.kernel.unwrap_or_default(),
+        adam_layout: study.exec.adam_layout.unwrap_or_default(),
         shard,
         pack: study.pack,
         force: study.force,

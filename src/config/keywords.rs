@@ -88,6 +88,18 @@ pub enum Kernel {
     Handwritten,
 }
 
+/// How the optimizer holds the trainable weights: `flat` moves them (and
+/// their gradients) into one buffer at the start, so an Adam step is a
+/// handful of ops over one tensor; `per-tensor` steps each weight alone,
+/// as libtorch's optimizer does. Both give the same numbers bit for bit.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AdamLayout {
+    #[default]
+    Flat,
+    PerTensor,
+}
+
 /// Where the run computes. The data and initial weights are always drawn
 /// on the CPU, so every device sees the same numbers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -138,6 +150,7 @@ keyword_enum!(Task, "task", Multiply => "multiply", Add => "add", AddHalves => "
 keyword_enum!(Cell, "model", Rnn => "rnn", Irnn => "irnn", Lstm => "lstm", Gru => "gru");
 keyword_enum!(InitScheme, "init", Keras => "keras", Torch => "torch");
 keyword_enum!(AdamKind, "adam", Torch => "torch", Keras => "keras");
+keyword_enum!(AdamLayout, "adam layout", Flat => "flat", PerTensor => "per-tensor");
 keyword_enum!(Kernel, "kernel", Auto => "auto", Libtorch => "libtorch", Composed => "composed", Handwritten => "handwritten");
 
 impl fmt::Display for DeviceSpec {

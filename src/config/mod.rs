@@ -11,7 +11,7 @@ mod task;
 
 use serde::{Deserialize, Serialize};
 
-pub use keywords::{AdamKind, Cell, DeviceSpec, InitScheme, Kernel, Task};
+pub use keywords::{AdamKind, AdamLayout, Cell, DeviceSpec, InitScheme, Kernel, Task};
 pub use limits::*;
 pub use seeds::parse_seeds;
 pub use shape::{ModelSpec, Param, Role};
@@ -86,6 +86,9 @@ pub struct Execution {
     /// What computes the recurrence (absent in older plans: auto).
     #[serde(default)]
     pub kernel: Kernel,
+    /// How Adam holds the weights (absent in older plans: flat).
+    #[serde(default)]
+    pub adam_layout: AdamLayout,
 }
 
 /// The one copy of the defaults, shared with `scripts/reference.py`.

@@ -110,7 +110,7 @@ fn build(plan: &CheckedPlan) -> Result<Built> {
                 plan.device,
                 plan.execution.kernel,
             )?;
-            let opt = Optimizer::new(net.var_store(), config)?;
+            let opt = Optimizer::new(net.var_store(), config, plan.execution.adam_layout)?;
             Ok((weights, net, opt))
         },
     )?;
@@ -245,6 +245,7 @@ impl Trained<'_> {
                 }),
                 init_from: job.init_from.as_ref().map(|(source, _)| source.clone()),
                 kernel: self.net.kernel(),
+                adam_layout: plan.execution.adam_layout,
             },
         )?;
         Ok((summary, evaluation))

@@ -6,7 +6,7 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use tch::{Device, Tensor};
 
-use crate::config::{Loss, ModelSpec, TrainConfig};
+use crate::config::{AdamLayout, Loss, ModelSpec, TrainConfig};
 use crate::nn::weights::save_named;
 use crate::nn::{cpu, device};
 use crate::stats::quantile;
@@ -32,6 +32,7 @@ pub struct Finished<'a> {
     pub init_from: Option<InitSource>,
     /// What computed the recurrence (`Network::kernel`).
     pub kernel: &'static str,
+    pub adam_layout: AdamLayout,
 }
 
 /// Writes predictions.csv, model.safetensors and, last, summary.json.
@@ -70,6 +71,7 @@ pub fn write_outputs(dir: &RunDir, f: Finished) -> Result<Summary> {
         init_from: f.init_from,
         cpu: (!f.device.is_cuda()).then(cpu::record),
         kernel: Some(f.kernel.to_owned()),
+        adam_layout: Some(f.adam_layout),
     };
     write_atomic(&dir.file(SUMMARY), summary_json(&summary)?.as_bytes())?;
     Ok(summary)

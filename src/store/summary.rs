@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::history::{read_history, EpochRecord};
 use super::{HISTORY, SUMMARY};
-use crate::config::{SplitSizes, TrainConfig};
+use crate::config::{AdamLayout, SplitSizes, TrainConfig};
 
 /// Versions of what computed a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -126,6 +126,10 @@ pub struct Summary {
     /// of which are libtorch for a lone run and composed for a pack.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kernel: Option<String>,
+    /// How Adam held the weights (absent in files written before there was
+    /// a choice: per-tensor). Either gives the same numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub adam_layout: Option<AdamLayout>,
 }
 
 impl Summary {
@@ -229,6 +233,7 @@ impl Summary {
             init_from: None,
             cpu: None,
             kernel: None,
+            adam_layout: None,
         }
     }
 }

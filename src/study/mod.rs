@@ -26,7 +26,7 @@ use std::{
 
 use anyhow::{bail, Result};
 
-use crate::config::{DeviceSpec, Execution, Kernel};
+use crate::config::{AdamLayout, DeviceSpec, Execution, Kernel};
 use crate::nn::device;
 use crate::store::console::Console;
 use grid::Grid;
@@ -47,6 +47,7 @@ pub struct StudyOptions {
     /// Threads per process; None picks cores / jobs (at least 1).
     pub threads: Option<usize>,
     pub kernel: Kernel,
+    pub adam_layout: AdamLayout,
     pub shard: Shard,
     /// Runs per child process.
     pub pack: PackSize,
@@ -104,6 +105,7 @@ pub fn run_study(
         device: opts.device,
         threads: opts.threads.unwrap_or((cores / opts.jobs).max(1)),
         kernel: opts.kernel,
+        adam_layout: opts.adam_layout,
     };
     execution.validate()?;
     let dev = device::resolve(opts.device)?;

@@ -14,11 +14,11 @@ use std::time::Instant;
 use anyhow::{anyhow, Result};
 use tch::{Device, Kind, Tensor};
 
-use crate::config::TrainConfig;
+use crate::config::{TaskShape, TrainConfig};
 use crate::nn::optim::Optimizer;
 use crate::nn::{Network, Read};
 use crate::store::EpochRecord;
-use batch::PackData;
+use batch::{PackData, Stacked};
 use eval::predict;
 use loss::{batch_losses, clip_grad_norms, member_losses};
 
@@ -111,27 +111,52 @@ fn train_epoch(
     config: &TrainConfig,
     observer: &mut dyn Observer,
 ) -> Result<Vec<f64>> {
-    let k = net.members();
-    let task = config.task.shape();
-    let vars = net.var_store().trainable_variables();
     let (rows, batch) = (data.rows, config.batch_size);
+    let mut step = Stepper::new(net, config);
     // Summed on the device so a GPU is not synchronised every batch.
-    let mut total = Tensor::zeros([k], (Kind::Double, data.train_x.device()));
+    let mut total = Tensor::zeros([net.members()], (Kind::Double, data.train_x.device()));
     for first in (0..rows).step_by(batch as usize) {
         let len = batch.min(rows - first);
-        let b = data.batch(index, first, len);
-        let out = net.forward(&b.x, &Read::of(task.readout, &b.last_steps));
-        let losses = batch_losses(task.loss, &out, &b.y);
-        opt.backward_step(|| {
-            net.backward(&losses.sum(Kind::Float));
-            if let Some(max_norm) = config.clip_norm {
-                clip_grad_norms(&vars, k, max_norm);
-            }
-        });
-        total += losses.detach().to_kind(Kind::Double) * len as f64;
+        let losses = step.step(opt, &data.batch(index, first, len));
+        total += losses.to_kind(Kind::Double) * len as f64;
         observer.batch_done();
     }
     Ok(Vec::<f64>::try_from((total / rows as f64).to(Device::Cpu))?)
+}
+
+/// One training step of every member: what it needs, gathered once.
+pub struct Stepper<'a> {
+    net: &'a dyn Network,
+    task: TaskShape,
+    vars: Vec<Tensor>,
+    clip_norm: Option<f64>,
+}
+
+impl<'a> Stepper<'a> {
+    pub fn new(net: &'a dyn Network, config: &TrainConfig) -> Stepper<'a> {
+        Stepper {
+            net,
+            task: config.task.shape(),
+            vars: net.var_store().trainable_variables(),
+            clip_norm: config.clip_norm,
+        }
+    }
+
+    /// A forward, backward and (clipped) Adam step on the batch `b`; each
+    /// member's loss on it, `[K]`, detached.
+    pub fn step(&mut self, opt: &mut Optimizer, b: &Stacked) -> Tensor {
+        let out = self
+            .net
+            .forward(&b.x, &Read::of(self.task.readout, &b.last_steps));
+        let losses = batch_losses(self.task.loss, &out, &b.y);
+        opt.backward_step(|| {
+            self.net.backward(&losses.sum(Kind::Float));
+            if let Some(max_norm) = self.clip_norm {
+                clip_grad_norms(&self.vars, self.net.members(), max_norm);
+            }
+        });
+        losses.detach()
+    }
 }
 
 /// The one divergence message; the epoch is counted as the console does.
@@ -148,7 +173,7 @@ fn diverged(record: &EpochRecord, epochs: i64) -> anyhow::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Cell, InitScheme, Kernel, ModelSpec};
+    use crate::config::{AdamKind, AdamLayout, Cell, InitScheme, Kernel, ModelSpec};
     use crate::nn::init::draw_weights;
     use crate::nn::kernel;
     use crate::nn::tasks::Dataset;
@@ -182,6 +207,14 @@ mod tests {
     /// Trains `configs` (one shape) as one network; returns the histories,
     /// what the observer saw, and the network.
     fn train(configs: &[TrainConfig]) -> (Vec<Vec<EpochRecord>>, Collect, Box<dyn Network>) {
+        train_with(configs, Kernel::Auto, AdamLayout::Flat)
+    }
+
+    fn train_with(
+        configs: &[TrainConfig],
+        kernel: Kernel,
+        layout: AdamLayout,
+    ) -> (Vec<Vec<EpochRecord>>, Collect, Box<dyn Network>) {
         let splits: Vec<_> = configs
             .iter()
             .map(|c| {
@@ -198,12 +231,12 @@ mod tests {
             .zip(configs)
             .map(|(s, c)| draw_weights(s, c.seed))
             .collect();
-        let net = kernel::build(&specs, weights, Device::Cpu, Kernel::Auto).unwrap();
+        let net = kernel::build(&specs, weights, Device::Cpu, kernel).unwrap();
         let orders: Vec<_> = configs
             .iter()
             .map(|c| orders::batch_orders(c.seed, data.rows, c.epochs))
             .collect();
-        let mut opt = Optimizer::new(net.var_store(), &configs[0]).unwrap();
+        let mut opt = Optimizer::new(net.var_store(), &configs[0], layout).unwrap();
         let mut seen = Collect::default();
         let histories = fit(&*net, &mut opt, &data, &orders, &configs[0], &mut seen).unwrap();
         let histories = histories.into_iter().map(Result::unwrap).collect();
@@ -246,6 +279,40 @@ mod tests {
                     a.loss
                 );
                 assert!((p.val_loss / a.val_loss - 1.0).abs() < 1e-5);
+            }
+        }
+    }
+
+    /// One buffer or one tensor at a time, both Adams, every kernel, a
+    /// pack and Keras's frozen bias: the same weights bit for bit.
+    #[test]
+    fn the_flat_adam_trains_bit_for_bit_as_the_per_tensor_one() {
+        for adam in [AdamKind::Torch, AdamKind::Keras] {
+            for (kernel, cells, members) in [
+                (Kernel::Libtorch, vec![Cell::Lstm, Cell::Gru], 1),
+                (Kernel::Handwritten, vec![Cell::Rnn, Cell::Gru], 1),
+                (Kernel::Composed, vec![Cell::Lstm], 3),
+            ] {
+                for cell in cells {
+                    let configs: Vec<TrainConfig> = (0..members)
+                        .map(|m| TrainConfig {
+                            adam,
+                            ..small(cell, 1 + m)
+                        })
+                        .collect();
+                    let (a, _, net_a) = train_with(&configs, kernel, AdamLayout::Flat);
+                    let (b, _, net_b) = train_with(&configs, kernel, AdamLayout::PerTensor);
+                    let numbers = |h: &[Vec<EpochRecord>]| -> Vec<(f64, f64)> {
+                        h.iter().flatten().map(|r| (r.loss, r.val_loss)).collect()
+                    };
+                    assert_eq!(numbers(&a), numbers(&b), "{adam:?} {kernel:?} {cell}");
+                    for (name, t) in net_a.var_store().variables() {
+                        assert!(
+                            t.equal(&net_b.var_store().variables()[&name]),
+                            "{adam:?} {kernel:?} {cell}: {name}"
+                        );
+                    }
+                }
             }
         }
     }

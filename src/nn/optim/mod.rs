@@ -1,147 +1,79 @@
-//! The two Adams a run can train with. `torch` is libtorch's own
-//! (`nn::Adam`, PyTorch's formula: epsilon added after bias correction).
-//! `keras` follows Keras 3's `Adam.update_step` exactly: the bias
-//! correction folded into the step size, epsilon added to the uncorrected
-//! sqrt(v), in float32 — so its effective epsilon is 1e-7 / sqrt(1 -
-//! 0.999^t) in PyTorch's terms, large while v is tiny in the first steps.
+//! The two Adams a run can train with, over its weights one tensor at a
+//! time or over one flat buffer of them all (`flat`; the same numbers bit
+//! for bit, fewer ops a step). `torch` is libtorch's own (`nn::Adam`,
+//! PyTorch's formula: epsilon added after bias correction). `keras`
+//! follows Keras 3's `Adam.update_step` exactly: the bias correction
+//! folded into the step size, epsilon added to the uncorrected sqrt(v),
+//! in float32 — so its effective epsilon is 1e-7 / sqrt(1 - 0.999^t) in
+//! PyTorch's terms, large while v is tiny in the first steps.
+
+mod flat;
+mod keras;
 
 use anyhow::{Context, Result};
-use tch::{nn, nn::OptimizerConfig, Tensor};
+use tch::{nn, COptimizer, Tensor};
 
-use crate::config::{AdamKind, TrainConfig};
+use crate::config::{AdamKind, AdamLayout, TrainConfig};
+use flat::Flat;
+pub use keras::KerasAdam;
 
 /// Adam's betas, Keras's and PyTorch's defaults alike.
 const BETA1: f64 = 0.9;
 const BETA2: f64 = 0.999;
 
-pub enum Optimizer {
-    Torch(nn::Optimizer),
+enum Adam {
+    Torch(COptimizer),
     Keras(KerasAdam),
 }
 
+pub struct Optimizer {
+    adam: Adam,
+    /// The one buffer of weights and gradients, when the layout is flat.
+    flat: Option<Flat>,
+}
+
 impl Optimizer {
-    /// The Adam of `config` over the trainable variables of `vs`.
-    pub fn new(vs: &nn::VarStore, config: &TrainConfig) -> Result<Optimizer> {
-        Ok(match config.adam {
-            AdamKind::Torch => Optimizer::Torch(
-                nn::Adam {
-                    beta1: BETA1,
-                    beta2: BETA2,
-                    wd: 0.0,
-                    eps: config.adam_eps,
-                    amsgrad: false,
+    /// The Adam of `config` over the trainable variables of `vs`, laid out
+    /// as `layout` says.
+    pub fn new(vs: &nn::VarStore, config: &TrainConfig, layout: AdamLayout) -> Result<Optimizer> {
+        let vars = vs.trainable_variables();
+        let flat = match layout {
+            AdamLayout::Flat => {
+                Some(Flat::gather(&vars).context("gathering the weights into one buffer")?)
+            }
+            AdamLayout::PerTensor => None,
+        };
+        let stepped: Vec<Tensor> = match &flat {
+            Some(f) => vec![f.param.shallow_clone()],
+            None => vars,
+        };
+        let adam = match config.adam {
+            AdamKind::Torch => {
+                let mut o = COptimizer::adam(config.lr, BETA1, BETA2, 0.0, config.adam_eps, false)
+                    .context("creating the Adam optimizer")?;
+                for t in &stepped {
+                    o.add_parameters(t, 0)?;
                 }
-                .build(vs, config.lr)
-                .context("creating the Adam optimizer")?,
-            ),
-            AdamKind::Keras => Optimizer::Keras(KerasAdam::new(
-                vs.trainable_variables(),
-                config.lr,
-                config.adam_eps,
-            )),
-        })
+                Adam::Torch(o)
+            }
+            AdamKind::Keras => Adam::Keras(KerasAdam::new(stepped, config.lr, config.adam_eps)),
+        };
+        Ok(Optimizer { adam, flat })
     }
 
     /// Zeroes the gradients, runs `backward` (which fills them) and takes
     /// one step.
     pub fn backward_step(&mut self, backward: impl FnOnce()) {
-        match self {
-            Optimizer::Torch(o) => {
-                o.zero_grad();
-                backward();
-                o.step();
-            }
-            Optimizer::Keras(o) => {
-                o.zero_grad();
-                backward();
-                o.step();
-            }
+        match (&mut self.flat, &mut self.adam) {
+            // Never libtorch's zero_grad here: it would drop the buffer's views.
+            (Some(f), _) => f.zero_grad(),
+            (None, Adam::Torch(o)) => o.zero_grad().expect("zeroing the gradients"),
+            (None, Adam::Keras(o)) => o.zero_grad(),
         }
-    }
-}
-
-/// Keras 3's Adam (`keras/src/optimizers/adam.py`, `update_step`).
-pub struct KerasAdam {
-    vars: Vec<Tensor>,
-    m: Vec<Tensor>,
-    v: Vec<Tensor>,
-    lr: f32,
-    eps: f32,
-    step: i32,
-}
-
-impl KerasAdam {
-    pub fn new(vars: Vec<Tensor>, lr: f64, eps: f64) -> KerasAdam {
-        let zeros = |vars: &[Tensor]| vars.iter().map(|v| v.zeros_like()).collect();
-        KerasAdam {
-            m: zeros(&vars),
-            v: zeros(&vars),
-            vars,
-            lr: lr as f32,
-            eps: eps as f32,
-            step: 0,
-        }
-    }
-
-    fn zero_grad(&mut self) {
-        for v in &mut self.vars {
-            let mut g = v.grad();
-            if g.defined() {
-                let _ = g.detach_().zero_();
-            }
-        }
-    }
-
-    fn step(&mut self) {
-        self.step += 1;
-        // As Keras computes it, in the variables' dtype (float32).
-        let (b1, b2) = (BETA1 as f32, BETA2 as f32);
-        let alpha = self.lr * (1.0 - b2.powi(self.step)).sqrt() / (1.0 - b1.powi(self.step));
-        tch::no_grad(|| {
-            for ((var, m), v) in self.vars.iter_mut().zip(&mut self.m).zip(&mut self.v) {
-                let g = var.grad();
-                if !g.defined() {
-                    continue; // a frozen parameter (Keras's missing bias_hh)
-                }
-                // m += (g - m) * (1 - b1); v += (g^2 - v) * (1 - b2)
-                let _ = m.g_add_(&((&g - &*m) * (1.0 - b1 as f64)));
-                let _ = v.g_add_(&((g.square() - &*v) * (1.0 - b2 as f64)));
-                // var -= m * alpha / (sqrt(v) + eps)
-                let _ = var.g_sub_(&((&*m * alpha as f64) / (v.sqrt() + self.eps as f64)));
-            }
-        });
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use tch::{Device, Kind};
-
-    /// Three steps by hand, in float32, as Keras's update_step writes them.
-    #[test]
-    fn keras_adam_follows_keras_update_step() {
-        let vs = nn::VarStore::new(Device::Cpu);
-        let w = vs.root().var("w", &[2], nn::Init::Const(0.5));
-        let mut opt = KerasAdam::new(vs.trainable_variables(), 1e-3, 1e-7);
-        let (mut m, mut v, mut p) = ([0f32; 2], [0f32; 2], [0.5f32; 2]);
-        let scale = [3.0f32, -0.01];
-        for t in 1..=3 {
-            let loss = (&w * Tensor::from_slice(&scale)).sum(Kind::Float) * w.sum(Kind::Float);
-            opt.zero_grad();
-            loss.backward();
-            let g: Vec<f32> = Vec::try_from(w.grad()).unwrap();
-            opt.step();
-            let alpha = 1e-3f32 * (1.0 - 0.999f32.powi(t)).sqrt() / (1.0 - 0.9f32.powi(t));
-            for i in 0..2 {
-                m[i] += (g[i] - m[i]) * (1.0 - 0.9);
-                v[i] += (g[i] * g[i] - v[i]) * (1.0 - 0.999);
-                p[i] -= m[i] * alpha / (v[i].sqrt() + 1e-7);
-            }
-            let got: Vec<f32> = Vec::try_from(w.detach()).unwrap();
-            for i in 0..2 {
-                assert!((got[i] - p[i]).abs() <= 1e-7, "step {t}: {got:?} vs {p:?}");
-            }
+        backward();
+        match &mut self.adam {
+            Adam::Torch(o) => o.step().expect("an Adam step"),
+            Adam::Keras(o) => o.step(),
         }
     }
 }
