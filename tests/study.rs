@@ -361,3 +361,77 @@ fn every_script_helps_without_a_build_or_its_packages() {
     }
     assert_eq!(seen, 14, "every script was asked");
 }
+
+/// `--pack auto` measures each shape of run once per machine, caches the
+/// costs and follows them: a cache that says lone runs are cheaper makes
+/// every run lone.
+#[test]
+fn pack_auto_measures_caches_and_follows_the_costs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cache = tmp.path().join("cache");
+    let out = tmp.path().join("s");
+    let args = with(
+        &tiny("sweep", "1"),
+        &[
+            "--models",
+            "rnn,gru",
+            "--seq-lens",
+            "6",
+            "--seeds",
+            "1..3",
+            "--out",
+            s(&out),
+            "--dry-run",
+        ],
+    );
+    let dry = |args: &[&str]| {
+        let out = bin()
+            .args(args)
+            .env("RNN_LAB_CACHE", &cache)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let first = dry(&args);
+    assert!(
+        first.contains("  --pack auto: multiply rnn at 6 (3 runs): "),
+        "{first}"
+    );
+    assert!(!first.contains("cached"), "{first}");
+    assert!(
+        !cache.join("pack-costs.json").exists(),
+        "a dry run writes no cache"
+    );
+    // A real run measures and caches; the next plan reads the cache.
+    let real: Vec<&str> = args
+        .iter()
+        .copied()
+        .filter(|a| *a != "--dry-run")
+        .chain(["--quiet"])
+        .collect();
+    dry(&real);
+    let file = cache.join("pack-costs.json");
+    let mut costs: serde_json::Value = serde_json::from_slice(&fs::read(&file).unwrap()).unwrap();
+    assert_eq!(
+        costs.as_object().unwrap().len(),
+        2,
+        "one entry per shape: {costs}"
+    );
+    let again = dry(&with(&args, &["--force"]));
+    assert!(again.contains("; cached)"), "{again}");
+    for shape in costs.as_object_mut().unwrap().values_mut() {
+        shape["1"] = 1e-12.into();
+    }
+    fs::write(&file, serde_json::to_vec(&costs).unwrap()).unwrap();
+    let lone = dry(&with(&args, &["--force"]));
+    assert!(
+        lone.contains("multiply rnn at 6 (3 runs): 1 (s per run-batch: 1 1.00e-12"),
+        "{lone}"
+    );
+    assert!(!lone.contains("pack of"), "{lone}");
+}

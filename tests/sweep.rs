@@ -116,7 +116,7 @@ fn processes_naming(path: &Path) -> Vec<u32> {
 fn ctrl_c_stops_after_the_running_runs_and_resume_finishes() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("sweep");
-    let args = with(&grid("60"), &["--out", s(&out)]);
+    let args = with(&grid("60"), &["--out", s(&out), "--pack", "2"]);
     // Its own process group, as a shell gives a foreground job.
     let child = bin()
         .args(&args)
@@ -129,8 +129,8 @@ fn ctrl_c_stops_after_the_running_runs_and_resume_finishes() {
     wait_until("the first run's first epoch", || history_rows(&first) >= 1);
     // Ctrl-C in a terminal: SIGINT to the whole foreground group. The runs
     // sit in groups of their own, so only the sweep decides: it lets the
-    // running pack finish and starts no more. (--pack auto on the CPU packs
-    // the SimpleRNN runs of one length: multiply and add of length 5 first.)
+    // running pack finish and starts no more. (--pack 2 packs the SimpleRNN
+    // runs of one length: multiply and add of length 5 first.)
     signal("INT", &format!("-{}", child.id()));
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);

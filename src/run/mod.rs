@@ -2,6 +2,7 @@
 //! weights files), its folders locked, the members trained together in the
 //! one loop, and each member's files written.
 
+pub mod calibrate;
 pub mod check;
 pub mod job;
 pub mod life;

@@ -5,6 +5,7 @@
 //! scheduled, and its tables are refreshed as runs end.
 
 pub mod aggregate;
+pub mod calibration;
 pub mod discover;
 pub mod grid;
 pub mod manifest;
@@ -111,7 +112,7 @@ pub fn run_study(
     let dev = device::resolve(opts.device)?;
     let study = prepare(grid, dir, opts.dry_run)?;
     let queue = queue(&study, opts.shard, opts.force)?;
-    let packs = packs(&queue.todo, opts.pack, dev);
+    let (packs, choices) = packs(&queue.todo, opts.pack, &execution, dev, !opts.dry_run)?;
     let mut console = Console::new(console);
     if !opts.quiet {
         console.print(&header(
@@ -122,6 +123,9 @@ pub fn run_study(
             device::announce(opts.device, dev),
             execution,
         ));
+        for (shape, choice) in &choices {
+            console.print(&format!("  --pack auto: {shape}: {}\n", choice.describe()));
+        }
     }
     if opts.dry_run {
         console.print(&dry_run_listing(&packs));

@@ -4,38 +4,19 @@
 use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
-use tch::Device;
 
-use crate::config::{Cell, TrainConfig};
+use crate::config::TrainConfig;
 use crate::run::MAX_PACK;
 
 /// `--pack`: how many runs train together.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub enum PackSize {
-    /// Per cell and device, from the measurements in the README (Speed):
-    /// never slower per run than one run at a time where measured.
+    /// The size with the lowest cost per run, measured on this machine for
+    /// each shape of run (`calibration`).
     Auto,
     /// At most this many runs per pack; 1 trains each run alone.
     Fixed(usize),
-}
-
-impl PackSize {
-    /// Members per pack for `cell` on `device`. On the CPU, packing beats
-    /// libtorch's per-op overhead for the Elman RNN and GRU (0.30x and
-    /// 0.39x per run at 32 members) but not oneDNN's fused LSTM kernel
-    /// (1.35x), so the LSTM trains alone there. On CUDA, where one run
-    /// leaves the GPU idle between kernel launches, 32 members.
-    pub fn members(self, cell: Cell, device: Device) -> usize {
-        match self {
-            PackSize::Fixed(n) => n,
-            PackSize::Auto if device.is_cuda() => 32,
-            PackSize::Auto => match cell {
-                Cell::Lstm => 1,
-                Cell::Rnn | Cell::Irnn | Cell::Gru => 32,
-            },
-        }
-    }
 }
 
 impl fmt::Display for PackSize {
@@ -75,6 +56,21 @@ impl TryFrom<String> for PackSize {
     }
 }
 
+/// `items` cut into the fewest packs of at most `size`, as even as can be
+/// (10 in packs of at most 8: 5 and 5).
+pub fn even_chunks<T: Clone>(items: &[T], size: usize) -> Vec<Vec<T>> {
+    let packs = items.len().div_ceil(size.max(1));
+    let (base, extra) = (items.len() / packs.max(1), items.len() % packs.max(1));
+    let mut rest = items;
+    (0..packs)
+        .map(|i| {
+            let (pack, tail) = rest.split_at(base + usize::from(i < extra));
+            rest = tail;
+            pack.to_vec()
+        })
+        .collect()
+}
+
 /// Splits `items` (in order) into packs of at most `size` runs that can
 /// train together; the relative order of runs is kept.
 pub fn group<T>(items: Vec<T>, size: usize, config: impl Fn(&T) -> &TrainConfig) -> Vec<Vec<T>> {
@@ -94,7 +90,7 @@ pub fn group<T>(items: Vec<T>, size: usize, config: impl Fn(&T) -> &TrainConfig)
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{InitScheme, Task};
+    use crate::config::{Cell, InitScheme, Task};
 
     #[test]
     fn pack_sizes_parse_and_resolve() {
@@ -108,10 +104,24 @@ mod tests {
                 "{bad}"
             );
         }
-        assert_eq!(PackSize::Auto.members(Cell::Lstm, Device::Cpu), 1);
-        assert_eq!(PackSize::Auto.members(Cell::Gru, Device::Cpu), 32);
-        assert_eq!(PackSize::Auto.members(Cell::Lstm, Device::Cuda(0)), 32);
-        assert_eq!(PackSize::Fixed(3).members(Cell::Lstm, Device::Cpu), 3);
+    }
+
+    #[test]
+    fn even_chunks_balance_the_packs() {
+        let sizes = |n: usize, s| {
+            even_chunks(&(0..n).collect::<Vec<_>>(), s)
+                .iter()
+                .map(Vec::len)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(sizes(10, 8), [5, 5]);
+        assert_eq!(sizes(20, 8), [7, 7, 6]);
+        assert_eq!(sizes(3, 32), [3]);
+        assert_eq!(sizes(4, 1), [1, 1, 1, 1]);
+        assert_eq!(
+            even_chunks(&[1, 2, 3, 4, 5], 2),
+            [vec![1, 2], vec![3, 4], vec![5]]
+        );
     }
 
     #[test]

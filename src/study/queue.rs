@@ -8,12 +8,13 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use tch::Device;
 
+use super::calibration::{choose, Choice};
 use super::grid::RunSpec;
 use super::manifest::MANIFEST;
-use super::packing::{group, PackSize};
+use super::packing::{even_chunks, group, PackSize};
 use super::prepare::Study;
 use super::shard::Shard;
-use crate::config::{value_text, TrainConfig};
+use crate::config::{value_text, Execution, TrainConfig};
 use crate::run::MAX_PACK;
 use crate::store::FinishedRun;
 
@@ -98,14 +99,37 @@ fn differences(found: &TrainConfig, listed: &TrainConfig) -> String {
         .join(", ")
 }
 
-/// The runs to do in packs: runs that can share a step, at most `pack`'s
-/// size for their cell on `device`, in the study's order.
-pub fn packs(todo: &[RunSpec], pack: PackSize, device: Device) -> Vec<Vec<RunSpec>> {
-    group(todo.to_vec(), MAX_PACK, |r| &r.config)
-        .into_iter()
-        .flat_map(|p| {
-            let size = pack.members(p[0].config.model, device).max(1);
-            p.chunks(size).map(<[RunSpec]>::to_vec).collect::<Vec<_>>()
-        })
-        .collect()
+/// The runs to do in packs: runs that can share a step, in the study's
+/// order, at most `pack` a pack, or for `auto` the size measured cheapest
+/// per run for their shape (each choice returned, for the header).
+pub fn packs(
+    todo: &[RunSpec],
+    pack: PackSize,
+    execution: &Execution,
+    device: Device,
+    save: bool,
+) -> Result<(Vec<Vec<RunSpec>>, Vec<(String, Choice)>)> {
+    let mut packs = Vec::new();
+    let mut choices = Vec::new();
+    for group in group(todo.to_vec(), MAX_PACK, |r| &r.config) {
+        let size = match pack {
+            PackSize::Fixed(n) => n,
+            PackSize::Auto => {
+                let c = &group[0].config;
+                let choice = choose(c, group.len(), execution, device, save)?;
+                let label = format!(
+                    "{} {} at {} ({} runs)",
+                    c.task,
+                    c.model,
+                    c.seq_len,
+                    group.len()
+                );
+                let size = choice.members;
+                choices.push((label, choice));
+                size
+            }
+        };
+        packs.extend(even_chunks(&group, size));
+    }
+    Ok((packs, choices))
 }

@@ -11,7 +11,14 @@ use std::{
 /// The binary under test: this build's, or $RNN_LAB_TEST_BIN (to show a
 /// new test failing on an older binary).
 pub fn bin() -> Command {
-    Command::new(bin_path())
+    let mut command = Command::new(bin_path());
+    // --pack auto's measurements stay with the tests' build, not in
+    // ~/.cache, and each test binary measures afresh.
+    command.env(
+        "RNN_LAB_CACHE",
+        Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("cache-{}", std::process::id())),
+    );
+    command
 }
 
 pub fn bin_path() -> PathBuf {

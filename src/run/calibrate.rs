@@ -1,0 +1,78 @@
+//! What one training batch costs a run when K runs train as one pack: a
+//! few batches of a pack of K copies of one run (its data, its weights),
+//! timed after a warm-up, nothing written. `--pack auto` chooses from it.
+//! The cost is the fastest of a few rounds: another process taking the
+//! core for a moment slows a round, never speeds one up.
+
+use std::time::Instant;
+
+use anyhow::Result;
+use tch::{Device, Kind, Tensor};
+
+use super::memory::{check_model_fits, guard, training_message};
+use crate::config::{Execution, ModelSpec, TrainConfig};
+use crate::nn::init::draw_weights;
+use crate::nn::kernel;
+use crate::nn::optim::Optimizer;
+use crate::nn::tasks::Dataset;
+use crate::train::batch::PackData;
+use crate::train::Stepper;
+
+/// Batches in a round; one untimed round first (allocations, caches).
+const TIMED: i64 = 4;
+/// Timed rounds, of which the fastest counts.
+const ROUNDS: i64 = 3;
+
+/// Seconds of training per run and batch for `members` copies of
+/// `config` on `device` with `execution`'s kernel and Adam.
+pub fn seconds_per_run_batch(
+    config: &TrainConfig,
+    execution: &Execution,
+    device: Device,
+    members: usize,
+) -> Result<f64> {
+    let spec = ModelSpec::for_config(config);
+    check_model_fits(&spec, members)?;
+    // The threads each run of the study will have, not this process's.
+    tch::set_num_threads(execution.threads as i32);
+    let small = TrainConfig {
+        samples: config.samples.min(config.fit_rows + 1),
+        ..config.clone()
+    };
+    guard(
+        || training_message(config, members),
+        || {
+            let split = Dataset::for_config(&small)?.split(&small, Device::Cpu)?;
+            let data = PackData::stack(&vec![&split; members], device)?;
+            let weights = draw_weights(&spec, config.seed);
+            let copies = (0..members)
+                .map(|_| crate::nn::weights::copy(&weights))
+                .collect();
+            let specs = vec![spec; members];
+            let net = kernel::build(&specs, copies, device, execution.kernel)?;
+            let mut opt = Optimizer::new(net.var_store(), config, execution.adam_layout)?;
+            let mut step = Stepper::new(&*net, config);
+            let order = Tensor::arange(data.rows, (Kind::Int64, Device::Cpu));
+            let index = data.epoch_index(&vec![&order; members]);
+            let batches = (data.rows / config.batch_size).clamp(1, 2 * TIMED);
+            let mut run = |from: i64, to: i64| -> Result<f64> {
+                let start = Instant::now();
+                for b in from..to {
+                    let first = (b % batches) * config.batch_size;
+                    let len = config.batch_size.min(data.rows - first);
+                    let _ = step.step(&mut opt, &data.batch(&index, first, len));
+                }
+                if let Device::Cuda(d) = device {
+                    tch::Cuda::synchronize(d as i64);
+                }
+                Ok(start.elapsed().as_secs_f64())
+            };
+            run(0, TIMED)?;
+            let mut fastest = f64::INFINITY;
+            for round in 1..=ROUNDS {
+                fastest = fastest.min(run(round * TIMED, (round + 1) * TIMED)?);
+            }
+            Ok(fastest / (TIMED as f64 * members as f64))
+        },
+    )
+}

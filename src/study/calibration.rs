@@ -1,0 +1,184 @@
+//! `--pack auto`: the pack size with the lowest measured cost per run, for
+//! each shape of run a study trains. Candidates 1, 8, 32 and 128 (up to the
+//! runs there are, which is a candidate too) are timed for a few batches
+//! (`run::calibrate`); the costs are cached per run shape, kernel, device
+//! and CPU (or GPU) model in `$RNN_LAB_CACHE` (default
+//! `~/.cache/rnn-lab`), `pack-costs.json`, so a study measures a shape once
+//! per machine.
+
+use std::{collections::BTreeMap, fs, path::PathBuf};
+
+use anyhow::{Context, Result};
+use tch::Device;
+
+use crate::config::{Execution, ModelSpec, TrainConfig};
+use crate::nn::cpu;
+use crate::run::calibrate::seconds_per_run_batch;
+use crate::run::MAX_PACK;
+use crate::store::write_atomic;
+
+/// Pack sizes tried, besides the number of runs there are.
+const CANDIDATES: [usize; 4] = [1, 8, 32, 128];
+
+/// The measured costs of one shape: seconds per run and batch by pack size.
+pub type Costs = BTreeMap<usize, f64>;
+
+/// What `--pack auto` chose for one shape of run, and why.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Choice {
+    pub members: usize,
+    pub costs: Costs,
+    /// Whether the costs came from the cache.
+    pub cached: bool,
+}
+
+impl Choice {
+    /// "32 (s per run-batch: 1 4.1e-3, 8 1.3e-3, 32 9.8e-4; cached)".
+    pub fn describe(&self) -> String {
+        if self.costs.is_empty() {
+            return format!("{} (nothing to pack)", self.members);
+        }
+        let costs: Vec<String> = self
+            .costs
+            .iter()
+            .map(|(k, s)| format!("{k} {s:.2e}"))
+            .collect();
+        let cached = if self.cached { "; cached" } else { "" };
+        format!(
+            "{} (s per run-batch: {}{cached})",
+            self.members,
+            costs.join(", ")
+        )
+    }
+}
+
+fn cache_file() -> Option<PathBuf> {
+    let dir = std::env::var_os("RNN_LAB_CACHE")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("rnn-lab")))
+        .or_else(|| {
+            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("rnn-lab"))
+        })?;
+    Some(dir.join("pack-costs.json"))
+}
+
+/// The machine part of a cache key: the GPU's model on CUDA (from the
+/// driver), the CPU's otherwise, and the threads.
+fn machine(dev: Device, execution: &Execution) -> String {
+    let gpu = || -> Option<String> {
+        let dir = fs::read_dir("/proc/driver/nvidia/gpus")
+            .ok()?
+            .next()?
+            .ok()?;
+        let info = fs::read_to_string(dir.path().join("information")).ok()?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("Model:"))
+            .map(|m| m.trim().to_owned())
+    };
+    match dev {
+        Device::Cuda(_) => format!("cuda {}", gpu().unwrap_or_else(|| "unknown GPU".into())),
+        _ => format!(
+            "cpu {} ({} thread(s))",
+            cpu::record().model,
+            execution.threads
+        ),
+    }
+}
+
+/// The cache key of runs of `config`'s shape.
+fn key(config: &TrainConfig, execution: &Execution, dev: Device) -> String {
+    let spec = ModelSpec::for_config(config);
+    format!(
+        "rnn-lab {} | {} {}x{} | {} steps x {} features -> {} | batch {} | kernel {} | adam {} {:?} | {}",
+        env!("CARGO_PKG_VERSION"),
+        spec.cell,
+        spec.layers,
+        spec.units,
+        config.task.steps(config.seq_len),
+        spec.input_size,
+        spec.output_size,
+        config.batch_size,
+        execution.kernel,
+        config.adam,
+        execution.adam_layout,
+        machine(dev, execution),
+    )
+}
+
+fn read_cache() -> BTreeMap<String, Costs> {
+    cache_file()
+        .and_then(|f| fs::read(f).ok())
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// The pack size for `runs` runs of `config`'s shape: measured, or read
+/// from the cache; with `save`, new measurements are cached.
+pub fn choose(
+    config: &TrainConfig,
+    runs: usize,
+    execution: &Execution,
+    dev: Device,
+    save: bool,
+) -> Result<Choice> {
+    if runs <= 1 {
+        return Ok(Choice { members: 1, costs: Costs::new(), cached: false });
+    }
+    let key = key(config, execution, dev);
+    let mut cache = read_cache();
+    let mut candidates: Vec<usize> = CANDIDATES.iter().copied().filter(|&k| k < runs).collect();
+    candidates.push(runs.min(MAX_PACK));
+    candidates.retain(|&k| k >= 1);
+    candidates.dedup();
+    let known = cache.get(&key).cloned().unwrap_or_default();
+    let cached = candidates.iter().all(|k| known.contains_key(k));
+    let mut costs = Costs::new();
+    for &k in &candidates {
+        let cost = match known.get(&k) {
+            Some(&c) => c,
+            None => seconds_per_run_batch(config, execution, dev, k).with_context(|| {
+                format!("measuring packs of {k} for --pack auto (give --pack N to skip it)")
+            })?,
+        };
+        costs.insert(k, cost);
+    }
+    let members = *costs
+        .iter()
+        .min_by(|a, b| a.1.total_cmp(b.1))
+        .map(|(k, _)| k)
+        .expect("a candidate");
+    if save && !cached {
+        if let Some(file) = cache_file() {
+            cache
+                .entry(key)
+                .or_default()
+                .extend(costs.iter().map(|(k, c)| (*k, *c)));
+            // Best effort: a cache that cannot be written is measured again next time.
+            let _ = fs::create_dir_all(file.parent().expect("a folder"));
+            let _ = serde_json::to_vec_pretty(&cache).map(|b| write_atomic(&file, &b));
+        }
+    }
+    Ok(Choice {
+        members,
+        costs,
+        cached,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn choices_describe_their_costs() {
+        let c = Choice {
+            members: 8,
+            costs: [(1, 4.1e-3), (8, 1.3e-3)].into_iter().collect(),
+            cached: true,
+        };
+        assert_eq!(
+            c.describe(),
+            "8 (s per run-batch: 1 4.10e-3, 8 1.30e-3; cached)"
+        );
+    }
+}
