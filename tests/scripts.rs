@@ -121,6 +121,38 @@ fn fake_run(dir: &Path, seed: u64, correctness: f64, val_losses: &[f64]) {
     fs::write(dir.join("history.csv"), history).unwrap();
 }
 
+/// Five seeds: a paired test cannot reach p < 0.05, --unpaired can.
+#[test]
+fn compare_unpaired_tests_five_seeds_as_independent_sets() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    for k in 1..=5u64 {
+        let x = 10.0 * k as f64; // a: 10..50; b: 60..100, above every a
+        fake_run(&root.join(format!("a/lstm/seed-{k}")), k, x, &[0.05]);
+        fake_run(&root.join(format!("b/lstm/seed-{k}")), k, x + 50.0, &[0.05]);
+    }
+    let find = |table: &str, start: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(start))
+            .unwrap_or_else(|| panic!("no line {start:?} in\n{table}"))
+            .to_owned()
+    };
+    // Wilcoxon's smallest two-sided p for 5 pairs: 2 / 2^5.
+    let paired = find(&script("compare.py", &[s(root)]), "| lstm | a | b | paired, 5 |");
+    assert!(
+        paired.contains("| too few runs to tell (p ≥ 0.0625 whatever the data) |"),
+        "{paired}"
+    );
+    // Mann-Whitney, every b above every a: p = 2 / C(10, 5) = 2 / 252.
+    let table = script("compare.py", &[s(root), "--unpaired"]);
+    let unpaired = find(&table, "| lstm | a | b | independent, 5 vs 5 | – |");
+    assert!(
+        unpaired.contains("| -50.00 [") && unpaired.contains("| **different** (p = 0.00794) |"),
+        "{unpaired}"
+    );
+}
+
 #[test]
 fn compare_tests_paired_and_independent_sets_on_constructed_runs() {
     let tmp = tempfile::tempdir().unwrap();
