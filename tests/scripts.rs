@@ -139,7 +139,10 @@ fn compare_unpaired_tests_five_seeds_as_independent_sets() {
             .to_owned()
     };
     // Wilcoxon's smallest two-sided p for 5 pairs: 2 / 2^5.
-    let paired = find(&script("compare.py", &[s(root)]), "| lstm | a | b | paired, 5 |");
+    let paired = find(
+        &script("compare.py", &[s(root)]),
+        "| lstm | a | b | paired, 5 |",
+    );
     assert!(
         paired.contains("| too few runs to tell (p ≥ 0.0625 whatever the data) |"),
         "{paired}"

@@ -122,7 +122,11 @@ pub fn choose(
     save: bool,
 ) -> Result<Choice> {
     if runs <= 1 {
-        return Ok(Choice { members: 1, costs: Costs::new(), cached: false });
+        return Ok(Choice {
+            members: 1,
+            costs: Costs::new(),
+            cached: false,
+        });
     }
     let key = key(config, execution, dev);
     let mut cache = read_cache();

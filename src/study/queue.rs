@@ -99,6 +99,10 @@ fn differences(found: &TrainConfig, listed: &TrainConfig) -> String {
         .join(", ")
 }
 
+/// The runs of a study in packs, and `--pack auto`'s choices (what shape
+/// of run, and why that size), for the header.
+pub type Packing = (Vec<Vec<RunSpec>>, Vec<(String, Choice)>);
+
 /// The runs to do in packs: runs that can share a step, in the study's
 /// order, at most `pack` a pack, or for `auto` the size measured cheapest
 /// per run for their shape (each choice returned, for the header).
@@ -108,7 +112,7 @@ pub fn packs(
     execution: &Execution,
     device: Device,
     save: bool,
-) -> Result<(Vec<Vec<RunSpec>>, Vec<(String, Choice)>)> {
+) -> Result<Packing> {
     let mut packs = Vec::new();
     let mut choices = Vec::new();
     for group in group(todo.to_vec(), MAX_PACK, |r| &r.config) {
