@@ -112,6 +112,26 @@ pub enum DeviceSpec {
     Cuda(usize),
 }
 
+/// `From<T> for String` and `TryFrom<String> for T` through `Display` and
+/// `FromStr`: what `#[serde(into = "String", try_from = "String")]` needs,
+/// so a value is written and read as its command-line text.
+macro_rules! serde_as_text {
+    ($ty:ty) => {
+        impl From<$ty> for String {
+            fn from(v: $ty) -> String {
+                v.to_string()
+            }
+        }
+        impl TryFrom<String> for $ty {
+            type Error = String;
+            fn try_from(s: String) -> Result<Self, String> {
+                s.parse()
+            }
+        }
+    };
+}
+pub(crate) use serde_as_text;
+
 macro_rules! keyword_enum {
     ($ty:ident, $what:literal, $($variant:ident => $name:literal),+) => {
         impl $ty {
@@ -182,18 +202,7 @@ impl FromStr for DeviceSpec {
     }
 }
 
-impl From<DeviceSpec> for String {
-    fn from(d: DeviceSpec) -> String {
-        d.to_string()
-    }
-}
-
-impl TryFrom<String> for DeviceSpec {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
+serde_as_text!(DeviceSpec);
 
 #[cfg(test)]
 mod tests {

@@ -11,6 +11,7 @@ mod task;
 
 use serde::{Deserialize, Serialize};
 
+pub(crate) use keywords::serde_as_text;
 pub use keywords::{AdamKind, AdamLayout, Cell, DeviceSpec, InitScheme, Kernel, Task};
 pub use limits::*;
 pub use seeds::parse_seeds;

@@ -149,23 +149,15 @@ mod tests {
 
     #[test]
     fn keras_parameter_counts_match_keras_summary() {
-        // Keras model.summary() of the blog's models (SimpleRNN/LSTM/GRU(30) x2 + Dense(1)).
-        assert_eq!(
-            spec(Cell::Rnn, InitScheme::Keras).trainable_count(),
-            990 + 1830 + 31
-        );
-        assert_eq!(
-            spec(Cell::Lstm, InitScheme::Keras).trainable_count(),
-            3960 + 7320 + 31
-        );
-        assert_eq!(
-            spec(Cell::Gru, InitScheme::Keras).trainable_count(),
-            3060 + 5580 + 31
-        );
-        // PyTorch counts both biases.
-        assert_eq!(
-            spec(Cell::Lstm, InitScheme::Torch).trainable_count(),
-            4080 + 7440 + 31
-        );
+        // Keras model.summary() of the blog's models (SimpleRNN/LSTM/GRU(30)
+        // x2 + Dense(1)); PyTorch's scheme counts both biases.
+        for (cell, init, count) in [
+            (Cell::Rnn, InitScheme::Keras, 990 + 1830 + 31),
+            (Cell::Lstm, InitScheme::Keras, 3960 + 7320 + 31),
+            (Cell::Gru, InitScheme::Keras, 3060 + 5580 + 31),
+            (Cell::Lstm, InitScheme::Torch, 4080 + 7440 + 31),
+        ] {
+            assert_eq!(spec(cell, init).trainable_count(), count, "{cell} {init}");
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::{fmt, str::FromStr};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::TrainConfig;
+use crate::config::{serde_as_text, TrainConfig};
 use crate::run::MAX_PACK;
 
 /// `--pack`: how many runs train together.
@@ -43,18 +43,7 @@ impl FromStr for PackSize {
     }
 }
 
-impl From<PackSize> for String {
-    fn from(p: PackSize) -> String {
-        p.to_string()
-    }
-}
-
-impl TryFrom<String> for PackSize {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
+serde_as_text!(PackSize);
 
 /// `items` cut into the fewest packs of at most `size`, as even as can be
 /// (10 in packs of at most 8: 5 and 5).
