@@ -1,25 +1,24 @@
 #!/usr/bin/env bash
-# Per-run cost of packed runs against runs one at a time and against the
-# best --jobs, at the blog's sizes, measured side by side in one call:
-#   sequential  S seeds, one process after another (--pack 1)
-#   jobs        the same S seeds as a sweep, J processes at once (--pack 1)
-#   packed      P seeds in one pack (--pack P)
-# Each figure is wall time per run-epoch, process start and data included.
+# Per-run cost of packs: wall seconds per run-epoch (process start, data
+# and validation included) of P runs trained as one pack (--pack P), for
+# each pack size and cell at the blog's sizes, in one call; P = 1 is four
+# runs one after another; and the training alone (the last epoch's
+# train_seconds over the runs a pack trains), which is what a long run
+# costs once process start and data are amortised over its epochs. The
+# cost of a pack against lone runs is the ratio of the two in the same call.
 #
-#   scripts/bench-pack.sh [--device cpu|cuda] [--epochs E] [--seeds S] [--jobs J] [--pack P] [--models rnn,lstm,gru] [--json PATH]
-#   defaults: cpu, 4 epochs, S 4, J = cores, P 32; results/bench-pack-<device>.json
+#   scripts/bench-pack.sh [--device cpu|cuda] [--epochs E] [--packs 1,8,32,128] [--models rnn,lstm,gru] [--json PATH]
+#   defaults: cpu, 2 epochs; results/bench-pack-<device>.json
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 help_if_asked "$@"
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-device=cpu epochs=4 seeds=4 jobs=$(nproc) pack=32 models=rnn,lstm,gru json=
+device=cpu epochs=2 packs=1,8,32,128 models=rnn,lstm,gru json=
 while [ $# -gt 0 ]; do
   case $1 in
     --device) device=$2; shift 2 ;;
     --epochs) epochs=$2; shift 2 ;;
-    --seeds) seeds=$2; shift 2 ;;
-    --jobs) jobs=$2; shift 2 ;;
-    --pack) pack=$2; shift 2 ;;
+    --packs) packs=$2; shift 2 ;;
     --models) models=$2; shift 2 ;;
     --json) json=$2; shift 2 ;;
     *) echo "bench-pack: unknown argument $1" >&2; exit 2 ;;
@@ -31,48 +30,61 @@ python=${PYTHON:-$root/.venv/bin/python}
 [ -x "$bin" ] || build_rnn_lab "$root"
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-common=(--epochs "$epochs" --device "$device" --quiet)
 results=$work/results.tsv
 : >"$results"
-timed() { # label model runs command...
-  local label=$1 model=$2 runs=$3; shift 3
-  local t0 t1
-  t0=$EPOCHREALTIME; "$@"; t1=$EPOCHREALTIME
-  echo -e "$model\t$label\t$runs\t$(awk "BEGIN{print $t1 - $t0}")" >>"$results"
-  echo "bench-pack: $model $label: $runs runs in $(awk "BEGIN{print $t1 - $t0}") s"
-}
 for model in ${models//,/ }; do
-  echo "bench-pack: $model, $device, $epochs epochs: sequential ($seeds), jobs $jobs ($seeds), packed ($pack)"
-  timed sequential "$model" "$seeds" "$bin" reproduce --models "$model" --seeds "1..$seeds" --pack 1 --threads 1 \
-    "${common[@]}" --out "$work/seq-$model"
-  timed "jobs-$jobs" "$model" "$seeds" "$bin" sweep --models "$model" --seq-lens 100 --seeds "1..$seeds" --pack 1 \
-    --jobs "$jobs" "${common[@]}" --out "$work/jobs-$model"
-  timed "packed-$pack" "$model" "$pack" "$bin" reproduce --models "$model" --seeds "1..$pack" --pack "$pack" \
-    --threads 1 "${common[@]}" --out "$work/pack-$model"
+  for pack in ${packs//,/ }; do
+    runs=$pack
+    [ "$pack" = 1 ] && runs=4
+    echo "bench-pack: $model, $device, $epochs epochs: $runs run(s) in packs of $pack"
+    t0=$EPOCHREALTIME
+    "$bin" reproduce --models "$model" --seeds "1..$runs" --pack "$pack" --threads 1 --epochs "$epochs" \
+      --device "$device" --quiet --out "$work/$model-$pack"
+    t1=$EPOCHREALTIME
+    # The kernel, and the training alone: the last epoch's train_seconds (a
+    # pack's, shared by its members) over the runs it trained, median.
+    train=$("$python" - "$work/$model-$pack" "$pack" <<'PY'
+import csv, glob, json, statistics, sys
+folders = sorted(glob.glob(sys.argv[1] + "/*/summary.json"))
+last = [float(list(csv.DictReader(open(f.replace("summary.json", "history.csv"))))[-1]["train_seconds"])
+        for f in folders]
+print(json.load(open(folders[0]))["kernel"], statistics.median(last) / int(sys.argv[2]))
+PY
+)
+    read -r kernel train_s <<<"$train"
+    echo -e "$model\t$pack\t$runs\t$(awk "BEGIN{print $t1 - $t0}")\t$kernel\t$train_s" >>"$results"
+  done
 done
-"$python" - "$results" "$json" "$device" "$epochs" "$seeds" "$jobs" "$pack" "$bin" <<'PY'
-import json, subprocess, sys
-results, out, device, epochs, seeds, jobs, pack, binary = sys.argv[1:]
+"$bin" info --json >"$work/info.json"
+"$python" - "$results" "$json" "$device" "$epochs" "$work/info.json" <<'PY'
+import json, sys
+results, out, device, epochs, info = sys.argv[1:]
 epochs = int(epochs)
-rows = [line.split("\t") for line in open(results).read().splitlines()]
-report = {"device": device, "epochs": epochs, "info": json.loads(subprocess.check_output([binary, "info", "--json"])),
-          "what": "wall seconds per run-epoch (process start, data and validation included), "
-                  "sequential and jobs over the same seeds, packed over its own", "models": {}}
-for model, label, runs, wall in rows:
+info = json.load(open(info))
+report = {"device": device, "epochs": epochs, "cpu": info["cpu"], "versions": info["versions"],
+          "what": "per_run_epoch_s: wall seconds per run-epoch (process start, data and validation "
+                  "included) of runs trained in packs of each size, pack 1 being 4 runs one after another; "
+                  "train_per_run_epoch_s: the last epoch's training seconds over the runs its pack trains",
+          "models": {}}
+for line in open(results).read().splitlines():
+    model, pack, runs, wall, kernel, train = line.split("\t")
     m = report["models"].setdefault(model, {})
-    m[label] = {"runs": int(runs), "wall_s": float(wall), "per_run_epoch_s": float(wall) / (int(runs) * epochs)}
+    m[pack] = {"runs": int(runs), "wall_s": float(wall), "kernel": kernel,
+               "per_run_epoch_s": float(wall) / (int(runs) * epochs),
+               "train_per_run_epoch_s": float(train)}
 for model, m in report["models"].items():
-    seq = m["sequential"]["per_run_epoch_s"]
-    best_jobs = m[f"jobs-{jobs}"]["per_run_epoch_s"]
-    packed = m[f"packed-{pack}"]["per_run_epoch_s"]
-    m["packed_cost_vs_sequential"] = packed / seq
-    m["jobs_cost_vs_sequential"] = best_jobs / seq
-    m["packed_cost_vs_jobs"] = packed / best_jobs
-    m["packed_throughput_vs_sequential"] = seq / packed
-json.dump(report, open(out, "w"), indent=2)
+    lone = m.get("1", {}).get("per_run_epoch_s")
+    for pack, r in m.items():
+        if lone:
+            r["cost_vs_lone"] = r["per_run_epoch_s"] / lone
+            r["train_cost_vs_lone"] = r["train_per_run_epoch_s"] / m["1"]["train_per_run_epoch_s"]
+    print(f"  {model}: " + ", ".join(
+        f"pack {p}: {r['per_run_epoch_s']:.3f} s ({r.get('cost_vs_lone', float('nan')):.2f}x), "
+        f"training {r['train_per_run_epoch_s']:.3f} s ({r.get('train_cost_vs_lone', float('nan')):.2f}x)"
+        for p, r in m.items()))
+with open(out + ".tmp", "w") as f:
+    json.dump(report, f, indent=2)
+import os
+os.replace(out + ".tmp", out)
 print(f"bench-pack: wrote {out}")
-for model, m in report["models"].items():
-    print(f"  {model}: per run-epoch sequential {m['sequential']['per_run_epoch_s']:.3f} s, "
-          f"jobs {m[f'jobs-{jobs}']['per_run_epoch_s']:.3f} s, packed {m[f'packed-{pack}']['per_run_epoch_s']:.3f} s; "
-          f"packed/sequential {m['packed_cost_vs_sequential']:.2f}, packed/jobs {m['packed_cost_vs_jobs']:.2f}")
 PY

@@ -121,13 +121,9 @@ pub fn packs(
             PackSize::Auto => {
                 let c = &group[0].config;
                 let choice = choose(c, group.len(), execution, device, save)?;
-                let label = format!(
-                    "{} {} at {} ({} runs)",
-                    c.task,
-                    c.model,
-                    c.seq_len,
-                    group.len()
-                );
+                let n = group.len();
+                let runs = if n == 1 { "run" } else { "runs" };
+                let label = format!("{} {} at {} ({n} {runs})", c.task, c.model, c.seq_len);
                 let size = choice.members;
                 choices.push((label, choice));
                 size
