@@ -136,15 +136,19 @@ def save(fig, target):
 
 
 def plot_vs_length(by_set, axes, out_dir):
-    """correctness-vs-length.png: a panel per task and set, a line per cell."""
+    """correctness-vs-length.png: a panel per task and set (three to a row), a line per cell."""
     others = [a for a in axes if a not in ("task", "seq_len")]
     panels = []
     for label, runs in by_set.items():
         for task in dict.fromkeys(r.config["task"] for r in runs):
             panels.append((label, task, [r for r in runs if r.config["task"] == task]))
-    fig, grid = plt.subplots(1, len(panels), figsize=(6.0 * len(panels), 4.6), squeeze=False, sharey=True)
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(6.0 * cols, 4.6 * rows), squeeze=False, sharey=True)
+    for ax in grid.flat[len(panels):]:
+        ax.set_visible(False)
     lengths = sorted({r.config["seq_len"] for _, _, rs in panels for r in rs})
-    for ax, (label, task, runs) in zip(grid[0], panels):
+    for ax, (label, task, runs) in zip(grid.flat, panels):
         lines = defaultdict(lambda: defaultdict(list))
         for r in runs:
             lines[tuple(r.config.get(a) for a in others)][r.config["seq_len"]].append(r.correctness)
@@ -167,8 +171,9 @@ def plot_vs_length(by_set, axes, out_dir):
         ax.set_xlabel("sequence length")
         ax.set_title(f"{task}" + (f" ({label})" if len(by_set) > 1 else ""))
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="lower left")
-    grid[0][0].set_ylabel("test correctness, % (band: interquartile range over seeds)")
+        ax.legend(fontsize=7, loc="best")
+    for row in grid:
+        row[0].set_ylabel("test score, % (band: interquartile range over seeds)")
     fig.suptitle("Long-term dependencies: correctness against sequence length")
     fig.tight_layout()
     save(fig, os.path.join(out_dir, "correctness-vs-length.png"))
@@ -192,7 +197,7 @@ def strip(by_set, keys, axes, value, ylabel, title, target, ylim=None, published
         for j, (name, v) in enumerate((n, v) for n, v in pub.items() if v is not None):
             ax.axhline(v, color="grey", ls=":" if j else "--", lw=1, label=f"{name} (1 Keras run)")
         if any(v is not None for v in pub.values()):
-            ax.legend(fontsize=7, loc="lower left")
+            ax.legend(fontsize=7, loc="best")
         if never is not None:
             ax.axhline(never, color="grey", ls=":", lw=1)
             ax.text(-0.4, never, "never", fontsize=7, va="bottom", color="grey")
