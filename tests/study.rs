@@ -434,4 +434,20 @@ fn pack_auto_measures_caches_and_follows_the_costs() {
         "{lone}"
     );
     assert!(!lone.contains("pack of"), "{lone}");
+    // Clipping changes a step's cost: another shape, measured anew.
+    let elsewhere = tmp.path().join("clipped");
+    let clipped = dry(&with(&args, &["--clip-norm", "1", "--out", s(&elsewhere)]));
+    assert!(
+        clipped.contains("multiply rnn at 6 (3 runs): ") && !clipped.contains("cached"),
+        "{clipped}"
+    );
+    // A cache that does not parse is neither used nor overwritten.
+    fs::write(&file, "{\"half").unwrap();
+    let training: Vec<&str> = args.iter().copied().filter(|a| *a != "--dry-run").collect();
+    let after = dry(&with(&training, &["--force"]));
+    assert!(
+        after.contains("multiply rnn at 6 (3 runs): ") && !after.contains("cached"),
+        "{after}"
+    );
+    assert_eq!(fs::read_to_string(&file).unwrap(), "{\"half");
 }

@@ -8,7 +8,7 @@
 
 use std::{collections::BTreeMap, fs, path::PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{bail, Result};
 use tch::Device;
 
 use crate::config::{Execution, ModelSpec, TrainConfig};
@@ -62,21 +62,29 @@ fn cache_file() -> Option<PathBuf> {
     Some(dir.join("pack-costs.json"))
 }
 
-/// The machine part of a cache key: the GPU's model on CUDA (from the
-/// driver), the CPU's otherwise, and the threads.
+/// The machine part of a cache key: on CUDA the device and every GPU
+/// model the driver lists (CUDA's device order need not be the driver's),
+/// the CPU's model otherwise, and the threads.
 fn machine(dev: Device, execution: &Execution) -> String {
-    let gpu = || -> Option<String> {
-        let dir = fs::read_dir("/proc/driver/nvidia/gpus")
-            .ok()?
-            .next()?
-            .ok()?;
-        let info = fs::read_to_string(dir.path().join("information")).ok()?;
-        info.lines()
-            .find_map(|l| l.strip_prefix("Model:"))
-            .map(|m| m.trim().to_owned())
-    };
     match dev {
-        Device::Cuda(_) => format!("cuda {}", gpu().unwrap_or_else(|| "unknown GPU".into())),
+        Device::Cuda(d) => {
+            let mut models: Vec<String> = fs::read_dir("/proc/driver/nvidia/gpus")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .filter_map(|e| fs::read_to_string(e.path().join("information")).ok())
+                .filter_map(|info| {
+                    info.lines()
+                        .find_map(|l| l.strip_prefix("Model:"))
+                        .map(|m| m.trim().to_owned())
+                })
+                .collect();
+            models.sort();
+            if models.is_empty() {
+                models.push("unknown GPU".into());
+            }
+            format!("cuda:{d} of [{}]", models.join(", "))
+        }
         _ => format!(
             "cpu {} ({} thread(s))",
             cpu::record().model,
@@ -85,11 +93,13 @@ fn machine(dev: Device, execution: &Execution) -> String {
     }
 }
 
-/// The cache key of runs of `config`'s shape.
+/// The cache key of runs of `config`'s shape: everything that changes
+/// what a training step computes and so what it costs.
 fn key(config: &TrainConfig, execution: &Execution, dev: Device) -> String {
     let spec = ModelSpec::for_config(config);
+    let task = config.task.shape();
     format!(
-        "rnn-lab {} | {} {}x{} | {} steps x {} features -> {} | batch {} | kernel {} | adam {} {:?} | {}",
+        "rnn-lab {} | {} {}x{} | {} steps x {} features -> {} | read {:?}, loss {:?} | batch {} | clip {:?} | kernel {} | adam {} {:?} | {}",
         env!("CARGO_PKG_VERSION"),
         spec.cell,
         spec.layers,
@@ -97,7 +107,10 @@ fn key(config: &TrainConfig, execution: &Execution, dev: Device) -> String {
         config.task.steps(config.seq_len),
         spec.input_size,
         spec.output_size,
+        task.readout,
+        task.loss,
         config.batch_size,
+        config.clip_norm,
         execution.kernel,
         config.adam,
         execution.adam_layout,
@@ -105,11 +118,27 @@ fn key(config: &TrainConfig, execution: &Execution, dev: Device) -> String {
     )
 }
 
-fn read_cache() -> BTreeMap<String, Costs> {
-    cache_file()
-        .and_then(|f| fs::read(f).ok())
-        .and_then(|b| serde_json::from_slice(&b).ok())
-        .unwrap_or_default()
+/// The cache, or None when the file exists but does not parse (it is
+/// then neither used nor overwritten).
+fn read_cache() -> Option<BTreeMap<String, Costs>> {
+    match cache_file().map(fs::read) {
+        Some(Ok(bytes)) => serde_json::from_slice(&bytes).ok(),
+        _ => Some(BTreeMap::new()),
+    }
+}
+
+/// Adds `costs` under `key`, re-reading the file first so that another
+/// study's entries written meanwhile are kept. Best effort: a cache that
+/// cannot be written is measured again next time.
+fn save_costs(key: String, costs: &Costs) {
+    let (Some(file), Some(mut cache)) = (cache_file(), read_cache()) else {
+        return;
+    };
+    cache.entry(key).or_default().extend(costs);
+    let _ = fs::create_dir_all(file.parent().expect("a folder"));
+    if let Ok(bytes) = serde_json::to_vec_pretty(&cache) {
+        let _ = write_atomic(&file, &bytes);
+    }
 }
 
 /// The pack size for `runs` runs of `config`'s shape: measured, or read
@@ -129,20 +158,31 @@ pub fn choose(
         });
     }
     let key = key(config, execution, dev);
-    let mut cache = read_cache();
     let mut candidates: Vec<usize> = CANDIDATES.iter().copied().filter(|&k| k < runs).collect();
     candidates.push(runs.min(MAX_PACK));
     candidates.retain(|&k| k >= 1);
     candidates.dedup();
-    let known = cache.get(&key).cloned().unwrap_or_default();
+    let known = read_cache()
+        .and_then(|mut c| c.remove(&key))
+        .unwrap_or_default();
     let cached = candidates.iter().all(|k| known.contains_key(k));
     let mut costs = Costs::new();
     for &k in &candidates {
+        if super::signals() > 0 {
+            bail!("interrupted while measuring --pack auto; nothing was started");
+        }
         let cost = match known.get(&k) {
             Some(&c) => c,
-            None => seconds_per_run_batch(config, execution, dev, k).with_context(|| {
-                format!("measuring packs of {k} for --pack auto (give --pack N to skip it)")
-            })?,
+            None => match seconds_per_run_batch(config, execution, dev, k) {
+                Ok(c) => c,
+                // A pack too large for this machine is not a candidate.
+                Err(_) if k > 1 => continue,
+                Err(e) => {
+                    return Err(e.context(
+                        "measuring runs alone for --pack auto (give --pack N to skip it)",
+                    ))
+                }
+            },
         };
         costs.insert(k, cost);
     }
@@ -152,15 +192,7 @@ pub fn choose(
         .map(|(k, _)| k)
         .expect("a candidate");
     if save && !cached {
-        if let Some(file) = cache_file() {
-            cache
-                .entry(key)
-                .or_default()
-                .extend(costs.iter().map(|(k, c)| (*k, *c)));
-            // Best effort: a cache that cannot be written is measured again next time.
-            let _ = fs::create_dir_all(file.parent().expect("a folder"));
-            let _ = serde_json::to_vec_pretty(&cache).map(|b| write_atomic(&file, &b));
-        }
+        save_costs(key, &costs);
     }
     Ok(Choice {
         members,
