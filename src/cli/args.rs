@@ -190,7 +190,7 @@ pub struct ExecArgs {
     pub kernel: Option<Kernel>,
     /// How Adam holds the weights: flat (one buffer, a few ops a step) or
     /// per-tensor (libtorch's optimizer as it comes); the same numbers bit
-    /// for bit [default: flat].
+    /// for bit. A lone run on cuDNN keeps per-tensor [default: flat].
     #[arg(long)]
     pub adam_layout: Option<AdamLayout>,
 }

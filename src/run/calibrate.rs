@@ -50,7 +50,8 @@ pub fn seconds_per_run_batch(
                 .collect();
             let specs = vec![spec; members];
             let net = kernel::build(&specs, copies, device, execution.kernel)?;
-            let mut opt = Optimizer::new(net.var_store(), config, execution.adam_layout)?;
+            let layout = Optimizer::layout_for(execution.adam_layout, &*net, device);
+            let mut opt = Optimizer::new(net.var_store(), config, layout)?;
             let mut step = Stepper::new(&*net, config);
             let order = Tensor::arange(data.rows, (Kind::Int64, Device::Cpu));
             let index = data.epoch_index(&vec![&order; members]);

@@ -110,7 +110,8 @@ fn build(plan: &CheckedPlan) -> Result<Built> {
                 plan.device,
                 plan.execution.kernel,
             )?;
-            let opt = Optimizer::new(net.var_store(), config, plan.execution.adam_layout)?;
+            let layout = Optimizer::layout_for(plan.execution.adam_layout, &*net, plan.device);
+            let opt = Optimizer::new(net.var_store(), config, layout)?;
             Ok((weights, net, opt))
         },
     )?;
@@ -245,7 +246,11 @@ impl Trained<'_> {
                 }),
                 init_from: job.init_from.as_ref().map(|(source, _)| source.clone()),
                 kernel: self.net.kernel(),
-                adam_layout: plan.execution.adam_layout,
+                adam_layout: Optimizer::layout_for(
+                    plan.execution.adam_layout,
+                    self.net,
+                    plan.device,
+                ),
             },
         )?;
         Ok((summary, evaluation))

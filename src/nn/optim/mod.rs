@@ -11,9 +11,10 @@ mod flat;
 mod keras;
 
 use anyhow::{Context, Result};
-use tch::{nn, COptimizer, Tensor};
+use tch::{nn, COptimizer, Device, Tensor};
 
 use crate::config::{AdamKind, AdamLayout, TrainConfig};
+use crate::nn::Network;
 use flat::Flat;
 pub use keras::KerasAdam;
 
@@ -35,6 +36,17 @@ pub struct Optimizer {
 impl Optimizer {
     /// The Adam of `config` over the trainable variables of `vs`, laid out
     /// as `layout` says.
+    /// The layout Adam takes for `net`: as asked, except that libtorch's
+    /// fused ops on CUDA keep the weights where tch put them for cuDNN (one
+    /// buffer in cuDNN's own layout, `flatten_parameters`); moving them into
+    /// Adam's buffer would make cuDNN copy them on every call.
+    pub fn layout_for(asked: AdamLayout, net: &dyn Network, device: Device) -> AdamLayout {
+        match device.is_cuda() && net.kernel() == "libtorch" {
+            true => AdamLayout::PerTensor,
+            false => asked,
+        }
+    }
+
     pub fn new(vs: &nn::VarStore, config: &TrainConfig, layout: AdamLayout) -> Result<Optimizer> {
         let vars = vs.trainable_variables();
         let flat = match layout {
@@ -75,5 +87,29 @@ impl Optimizer {
             Adam::Torch(o) => o.step().expect("an Adam step"),
             Adam::Keras(o) => o.step(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Cell, InitScheme, Kernel, ModelSpec};
+    use crate::nn::{init::draw_weights, kernel};
+
+    /// Only libtorch's fused ops on CUDA keep the per-tensor Adam (the
+    /// device is only asked whether it is CUDA: no GPU needed).
+    #[test]
+    fn a_lone_cudnn_run_keeps_its_weights_where_cudnn_wants_them() {
+        let spec = ModelSpec::new(Cell::Gru, 4, 1, InitScheme::Keras);
+        let net = |k| kernel::build(&[spec], vec![draw_weights(&spec, 1)], Device::Cpu, k).unwrap();
+        let (fused, manual) = (net(Kernel::Libtorch), net(Kernel::Handwritten));
+        let on = |net: &dyn Network, device| Optimizer::layout_for(AdamLayout::Flat, net, device);
+        assert_eq!(on(&*fused, Device::Cuda(0)), AdamLayout::PerTensor);
+        assert_eq!(on(&*fused, Device::Cpu), AdamLayout::Flat);
+        assert_eq!(on(&*manual, Device::Cuda(0)), AdamLayout::Flat);
+        assert_eq!(
+            Optimizer::layout_for(AdamLayout::PerTensor, &*manual, Device::Cpu),
+            AdamLayout::PerTensor
+        );
     }
 }
