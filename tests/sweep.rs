@@ -227,6 +227,13 @@ fn shards_split_the_grid_and_aggregate_reads_them_together() {
         md.contains("### multiply") && md.contains("### add"),
         "{md}"
     );
+    // --out may name a folder that does not exist yet: the same tables.
+    let elsewhere = out.join("tables/new");
+    run_ok(&["aggregate", s(&out), "--out", s(&elsewhere)]);
+    assert_eq!(
+        fs::read_to_string(elsewhere.join("aggregate.md")).unwrap(),
+        md
+    );
 }
 
 #[test]

@@ -346,6 +346,7 @@ pub struct AggregateArgs {
 
 pub fn aggregate(a: AggregateArgs, console: &mut dyn Write) -> Result<()> {
     let out = a.out.clone().unwrap_or_else(|| a.dirs[0].clone());
+    std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let rows = aggregate::write(&a.dirs, a.val_threshold, &out)?;
     write!(console, "{}", aggregate::markdown(&rows, a.val_threshold))?;
     writeln!(
