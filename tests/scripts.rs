@@ -391,6 +391,17 @@ fn one_line(out: &std::process::Output, expected: &str) {
     assert!(lines[0].contains(expected), "{err}");
 }
 
+/// A `--force` rerun that must fail in one line and leave the old run's
+/// summary.json byte for byte.
+fn refused_keeping(run: &Path, before: &[u8], out: &std::process::Output, expected: &str) {
+    one_line(out, expected);
+    assert_eq!(
+        fs::read(run.join("summary.json")).unwrap(),
+        before,
+        "a failed replacement emptied the run"
+    );
+}
+
 fn python_script(python: &Path, name: &str, args: &[&str]) -> std::process::Output {
     Command::new(python)
         .arg(repo().join("scripts").join(name))
@@ -421,31 +432,19 @@ fn the_python_scripts_check_before_they_replace_and_fail_in_one_line() {
     let reference = |extra: &[&str]| python_script(&python(), "reference.py", &with(&size, extra));
     assert!(reference(&["--out", s(&p("ref1"))]).status.success());
     let before = fs::read(p("ref1/summary.json")).unwrap();
-    one_line(
-        &reference(&[
-            "--out",
-            s(&p("ref1")),
-            "--force",
-            "--init-from",
-            "/nonexistent.safetensors",
-        ]),
+    let ref1 = |extra: &[&str]| reference(&with(&["--out", s(&p("ref1")), "--force"], extra));
+    refused_keeping(
+        &p("ref1"),
+        &before,
+        &ref1(&["--init-from", "/nonexistent.safetensors"]),
         "--init-from /nonexistent.safetensors: no such file",
     );
     fs::write(p("junk.safetensors"), "not safetensors").unwrap();
-    one_line(
-        &reference(&[
-            "--out",
-            s(&p("ref1")),
-            "--force",
-            "--init-from",
-            s(&p("junk.safetensors")),
-        ]),
+    refused_keeping(
+        &p("ref1"),
+        &before,
+        &ref1(&["--init-from", s(&p("junk.safetensors"))]),
         "cannot load it into a rnn",
-    );
-    assert_eq!(
-        fs::read(p("ref1/summary.json")).unwrap(),
-        before,
-        "a failed replacement emptied the run"
     );
     one_line(
         &reference(&["--out", s(&p("ref2")), "--batch-size", "0"]),
@@ -460,14 +459,11 @@ fn the_python_scripts_check_before_they_replace_and_fail_in_one_line() {
     };
     assert!(keras(&["--out", s(&p("k1"))]).status.success());
     let before = fs::read(p("k1/summary.json")).unwrap();
-    one_line(
-        &keras(&[
-            "--out",
-            s(&p("k1")),
-            "--force",
-            "--data",
-            s(&p("junk.safetensors")),
-        ]),
+    let k1 = |data: &Path| keras(&["--out", s(&p("k1")), "--force", "--data", s(data)]);
+    refused_keeping(
+        &p("k1"),
+        &before,
+        &k1(&p("junk.safetensors")),
         "is not a safetensors file",
     );
     // rnn-lab's data file without its x: named, the old run kept.
@@ -492,20 +488,11 @@ fn the_python_scripts_check_before_they_replace_and_fail_in_one_line() {
     let at = bytes.windows(3).position(|w| w == b"\"x\"").unwrap();
     bytes[at + 1] = b'w'; // the header names the tensor "w": no "x" left
     fs::write(p("no-x.safetensors"), &bytes).unwrap();
-    one_line(
-        &keras(&[
-            "--out",
-            s(&p("k1")),
-            "--force",
-            "--data",
-            s(&p("no-x.safetensors")),
-        ]),
+    refused_keeping(
+        &p("k1"),
+        &before,
+        &k1(&p("no-x.safetensors")),
         "has no tensor 'x'",
-    );
-    assert_eq!(
-        fs::read(p("k1/summary.json")).unwrap(),
-        before,
-        "a failed replacement emptied the run"
     );
 
     // The readers: a corrupt summary, a corrupt or cut history.
