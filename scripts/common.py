@@ -6,11 +6,13 @@ those flags and of a run folder, and errors as one line with exit 1.
 The rule is rnn-lab's: check everything that can fail before an earlier
 run's files are touched; write files whole or not at all.
 """
+import errno
 import importlib
 import json
 import math
 import os
 import sys
+import tempfile
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # rnn-lab's defaults, the one copy: the blog's experiment.
@@ -37,8 +39,32 @@ def guard(main, *args):
     except BrokenPipeError:
         # Python flushes stdout again at exit: point it at nothing first.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except OSError as e:
+        # A write to stdout (a full disk, a read-only or failing file it was
+        # sent to) names no file; any other error is not this one.
+        if e.filename is not None or e.errno not in OUTPUT_ERRORS:
+            raise
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        fail(f"cannot write the output: {e.strerror}; send it to a writable file")
     except KeyboardInterrupt:
         sys.exit(130)
+
+
+OUTPUT_ERRORS = {errno.ENOSPC, errno.EROFS, errno.EIO, errno.EDQUOT, errno.EFBIG}
+
+
+def writable_folder(folder):
+    """Makes `folder` (--out, or the study written next to) if it is not
+    there, and checks a file can be written into it; fails in one line
+    naming it otherwise. Writes nothing that stays."""
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        fail(f"--out {folder} is a file, not a folder; give --out a writable folder")
+    try:
+        os.makedirs(folder, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        fail(f"cannot write {folder}: {e.strerror or e}; give --out a writable folder")
 
 
 def need(module, quiet=False):

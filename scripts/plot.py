@@ -10,7 +10,7 @@ from any study or set of runs (rnn-lab's, the PyTorch reference's, Keras's).
 Each ROOT is a study (a sweep, a reproduction) or a folder of sets of runs;
 sets and cells are found as scripts/runs.py says (every setting that varies
 makes cells). Written into --out, by default the ROOT itself (several ROOTs:
-the folder they share):
+the folder they share; a read-only study needs a writable --out):
 
   <set>-curves.png  per set: each cell's every seed, loss (solid) and
                     val_loss (dashed) per epoch, and the median over seeds
@@ -35,7 +35,7 @@ import sys
 from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import fail, guard, need  # noqa: E402
+from common import fail, guard, need, writable_folder  # noqa: E402
 from runs import cell_key, cell_label, load_runs, varying_axes  # noqa: E402
 
 MODEL_ORDER = {"rnn": 0, "irnn": 1, "lstm": 2, "gru": 3}
@@ -130,8 +130,17 @@ def plot_curves(label, runs, axes, out_dir):
 
 
 def save(fig, target):
-    fig.savefig(target, dpi=110)
-    plt.close(fig)
+    """Writes the figure whole or not at all: a full disk fails in one line."""
+    tmp = f"{target}.partial-{os.getpid()}"
+    try:
+        fig.savefig(tmp, dpi=110, format="png")
+        os.replace(tmp, target)
+    except OSError as e:
+        fail(f"cannot write {target}: {e.strerror or e}; give --out a writable folder")
+    finally:
+        plt.close(fig)
+        if os.path.exists(tmp):
+            os.remove(tmp)
     print(f"plot: wrote {target}")
 
 
@@ -256,7 +265,7 @@ def main():
         if not runs:
             fail(f"no runs of --models {args.models} under {', '.join(roots)}")
     out = args.out or (roots[0] if len(roots) == 1 else os.path.commonpath([os.path.abspath(r) for r in roots]))
-    os.makedirs(out, exist_ok=True)
+    writable_folder(out)
     axes = varying_axes(runs)
     by_set = defaultdict(list)
     for r in runs:
