@@ -3,9 +3,10 @@
 '''':; py="${PYTHON:-$(dirname "$0")/../.venv/bin/python}"; [ -x "$py" ] || py=python3; exec "$py" "$0" "$@" # '''
 __doc__ = """Tables over seeds, and tests that say whether a difference is real.
 
-    scripts/compare.py ROOT [ROOT ...] [--by set|AXIS] [--threshold 0.01] [--per-seed] [--pairs A:B,...]
+    scripts/compare.py ROOT [ROOT ...] [--by set|AXIS] [--threshold 0.01] [--per-seed] [--pairs A:B,...] [--published]
     scripts/compare.py results/blog-cpu results/lstm-more-seeds > comparison.md
-    scripts/compare.py runs/sweep --by model
+    scripts/compare.py runs/sweep                 # the models, within each task and length
+    scripts/compare.py runs/sweep --by seq_len
 
 Each ROOT is a study (a sweep, a reproduction) or a folder of sets of runs
 (rnn-lab, reference, rnn-lab-torch-init, keras-blog, ...): any layout that
@@ -20,20 +21,26 @@ Per cell and set: n, test correctness median [IQR], mean [95 % CI]
 share of runs that learned (val_loss below --threshold by the last epoch)
 and the epochs they needed, median (range).
 
-Per cell, every pair of sets (or, with --by AXIS, per set and the other
-axes, every pair of that axis's values: --by model compares the cells
-within each length and task), on correctness and on epochs to learn (a run
-that never learned counts as one epoch past its last, which rank tests
-allow):
+What is compared is what varies: by default the sets when there are
+several (per cell, every pair of sets), else, within the one set, the
+models when they vary (every pair of models within each task and length),
+else the lengths, else any other setting that varies; --by set|AXIS
+chooses (--by model compares the cells within each length and task). On
+correctness and on epochs to learn (a run that never learned counts as one
+epoch past its last, which rank tests allow):
   - the same seeds in both (rnn-lab vs the PyTorch reference, lockstep
     pairs; never Keras's blog path, whose seeds draw other data): paired difference, mean with 95 % bootstrap CI, and the
     Wilcoxon signed-rank test on the seeds both have;
   - no seed in common: difference of medians with 95 % bootstrap CI, and
     the Mann-Whitney U test;
-for paired sets also how many leading epochs each seed's two runs stay in
-step (loss and val_loss within 1e-4 relative): how long two implementations
-of the same run compute the same thing before rounding takes over;
-and every set against the published single runs (Mann-Whitney, n = 1).
+for paired sets (same cell, so the same run in two implementations; never
+between models, lengths or other settings, which compute other things) also
+how many leading epochs each seed's two runs stay in step (loss and
+val_loss within 1e-4 relative): how long two implementations of the same
+run compute the same thing before rounding takes over.
+--published adds, for cells of the blog's experiment, the blog's and the
+textbook's single Keras runs to the table and tests every set against them
+(Mann-Whitney, n = 1).
 A difference is called real at p < 0.05; where the numbers of runs cannot
 reach that p at all, the table says so instead of "no difference".
 --unpaired compares every pair as independent sets: with 5 seeds a
@@ -183,11 +190,14 @@ def main():
     global np, stats
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("roots", nargs="+", help="studies, or folders of sets of runs")
-    p.add_argument("--by", default="set", help="what to compare: set (default), or an axis such as model, seq_len")
+    p.add_argument("--by", help="what to compare: set, or an axis such as model, seq_len "
+                   "(default: the sets if several, else model, seq_len or another axis that varies)")
     p.add_argument("--threshold", type=float, default=0.01, help="val_loss that counts as learned")
     p.add_argument("--per-seed", action="store_true", help="also list every seed's correctness per set")
     p.add_argument("--unpaired", action="store_true",
                    help="compare sets as independent even where they share seeds (Mann-Whitney; for 5 seeds or fewer)")
+    p.add_argument("--published", action="store_true",
+                   help="also the blog's and textbook's single Keras runs, for cells of the blog's experiment")
     p.add_argument("--pairs", default="", metavar="A:B,...",
                    help="also list, per seed, the differences between these paired sets (e.g. keras-lockstep:rnn-lab-adam-keras)")
     args = p.parse_args()
@@ -196,13 +206,14 @@ def main():
     axes = varying_axes(runs)
     labels = sorted({r.set for r in runs})
     order = [s for s in TITLES if s in labels] + [s for s in labels if s not in TITLES]
-    if args.by != "set" and args.by not in axes:
+    if args.by is not None and args.by != "set" and args.by not in axes:
         fail(f"--by {args.by}: the axes that vary here are {', '.join(axes)} (or set)")
+    by = args.by or default_by(runs, labels)
     # sets[set][cell][seed] = Run
     sets = defaultdict(lambda: defaultdict(dict))
     for r in runs:
         sets[r.set][cell_key(r, axes)][r.seed] = r
-    cells = sorted({cell_key(r, axes) for r in runs}, key=lambda k: [str(v) for v in k])
+    cells = sorted({cell_key(r, axes) for r in runs}, key=lambda k: [natural(v) for v in k])
     cells.sort(key=lambda k: MODEL_RANK.get(k[axes.index("model")], 9) if "model" in axes else 0)
     pairs = [tuple(x.split(":")) for x in args.pairs.split(",") if x]
     for pair in pairs:
@@ -217,7 +228,8 @@ def main():
     print("|---|---|---|---|---|---|---|---|")
     for c in cells:
         label = cell_label(c, axes)
-        published = next((r.published() for s in order for r in sets[s].get(c, {}).values()), {})
+        published = next((r.published() for s in order for r in sets[s].get(c, {}).values()), {}) \
+            if args.published else {}
         for pub in ("blog", "textbook"):
             if published.get(pub) is not None:
                 print(f"| {label} | {pub} (Keras, 1 unseeded run) | 1 | {published[pub]:.2f} % | – | – | – | – |")
@@ -226,20 +238,38 @@ def main():
             if found:
                 print(f"| {label} | {title(s)} | {len(found)} | " + " | ".join(describe(list(found.values()))) + " |")
 
-    print("\nComparisons (first minus second). Paired: the seeds both ran, Wilcoxon signed-rank; "
-          "independent: difference of medians, Mann-Whitney U. Epochs to learn: a run that never learned "
-          f"counts as one epoch past its last. In step: the leading epochs whose loss and val_loss agree "
-          f"within {IN_STEP:g} relative, median (range) over the paired seeds.\n")
-    what = ", ".join(axes) if args.by == "set" else ", ".join(["set"] + [a for a in axes if a != args.by])
-    print(f"| {what} | first | second | seeds | epochs in step | correctness difference, points [95 % CI] | "
-          "verdict | epochs-to-learn difference | verdict |")
-    print("|---|---|---|---|---|---|---|---|---|")
-    for stratum, units in strata(sets, order, cells, axes, args.by):
+    # In step only between sets: the same cell run twice. Between models,
+    # lengths or any other setting the runs compute other things from epoch 1.
+    step = by == "set"
+    rows = []
+    for stratum, units in strata(sets, order, cells, axes, by):
         for (u1, a), (u2, b) in combinations(units, 2):
-            compare_pair(stratum, u1, u2, a, b, args.unpaired)
-        if args.by == "set":
-            published_rows(stratum, units)
+            rows.append(compare_pair(stratum, u1, u2, a, b, args.unpaired, step))
+        if args.published:
+            rows += published_rows(stratum, units, step)
+    chosen = "" if args.by else " (what varies here; --by chooses)"
+    among = "sets, within each cell" if by == "set" else f"values of {by}, within each set and point of the other axes"
+    if not rows:
+        alone = "one set" if by == "set" else f"one value of {by}"
+        print(f"\nNothing to compare by {by}{chosen}: {alone} per cell. --by AXIS compares along an axis that varies "
+              f"({', '.join(a for a in axes if a in varying_axes(runs, always=())) or 'none does'}).")
+    else:
+        print(f"\nComparisons by {by}{chosen}: every pair of {among}, first minus second. Paired: the seeds both "
+              "ran, Wilcoxon signed-rank; independent: difference of medians, Mann-Whitney U. Epochs to learn: a "
+              "run that never learned counts as one epoch past its last."
+              + (f" In step: the leading epochs whose loss and val_loss agree within {IN_STEP:g} relative, median "
+                 "(range) over the paired seeds." if step else "") + "\n")
+        what = ", ".join(axes) if by == "set" else ", ".join(["set"] + [a for a in axes if a != by])
+        columns = ["first", "second", "seeds"] + (["epochs in step"] if step else []) + [
+            "correctness difference, points [95 % CI]", "verdict", "epochs-to-learn difference", "verdict"]
+        print(f"| {what} | " + " | ".join(columns) + " |")
+        print("|---" * (len(columns) + 1) + "|")
+        for row in rows:
+            print(row)
 
+    if args.published and not any(r.published() for r in runs):
+        print("\n--published: nothing published for these cells (the blog's and textbook's runs are of "
+              "the blog's experiment, rnn-lab's defaults, with rnn, lstm or gru).")
     if args.per_seed:
         per_seed(sets, order, cells, axes)
     for s1, s2 in pairs:
@@ -247,6 +277,22 @@ def main():
 
 
 MODEL_RANK = {"rnn": 0, "irnn": 1, "lstm": 2, "gru": 3}
+
+
+def natural(value):
+    """Sorts numbers as numbers (length 50 before 100), before any text."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return (0, value, "")
+    return (1, 0, str(value))
+
+
+def default_by(runs, labels):
+    """What varies: the sets when there are several; else the models, the
+    lengths, or the first other setting with more than one value."""
+    if len(labels) > 1:
+        return "set"
+    varying = varying_axes(runs, always=())
+    return next((a for a in ["model", "seq_len"] + varying if a in varying), "set")
 
 
 def strata(sets, order, cells, axes, by):
@@ -269,36 +315,41 @@ def strata(sets, order, cells, axes, by):
     return out
 
 
-def compare_pair(stratum, s1, s2, a, b, unpaired=False):
+def compare_pair(stratum, s1, s2, a, b, unpaired=False, step_column=True):
+    """One row of the comparisons; `step_column` where runs may be in step."""
     pairable = not unpaired and all(r.pairable for r in list(a.values()) + list(b.values()))
     if pairable and len(set(a) & set(b)) >= 2:
         c_text, c_p, c_min, n = paired(a, b, "correctness")
         e_text, e_p, e_min, _ = paired(a, b, "epochs_rank", lower_is_better=True)
         kind = f"paired, {n}"
-        step = in_step(a, b)
+        step = in_step(a, b) if step_column else None
     else:
         c_text, c_p, c_min = independent(a, b, "correctness")
         e_text, e_p, e_min = independent(a, b, "epochs_rank")
         kind = f"independent, {len(a)} vs {len(b)}"
         step = "–"
-    print(f"| {stratum} | {s1} | {s2} | {kind} | {step} | {c_text} | {verdict(c_p, c_min)} | "
-          f"{e_text} | {verdict(e_p, e_min)} |")
+    step = f" {step} |" if step_column else ""
+    return (f"| {stratum} | {s1} | {s2} | {kind} |{step} {c_text} | {verdict(c_p, c_min)} | "
+            f"{e_text} | {verdict(e_p, e_min)} |")
 
 
-def published_rows(stratum, units):
-    """Each set against the published single runs of its cell."""
-    published = next((r.published() for _, runs in units for r in runs.values()), {})
+def published_rows(stratum, units, step_column=True):
+    """Each unit (a set, or a model's cell) against the published single
+    runs of its cell."""
+    rows = []
+    step = " – |" if step_column else ""
     for pub in ("blog", "textbook"):
-        value = published.get(pub)
-        if value is None:
-            continue
         for name, runs in units:
+            value = next((r.published() for r in runs.values()), {}).get(pub)
+            if value is None:
+                continue
             x = np.array([r.correctness for r in runs.values()])
             pval = float(stats.mannwhitneyu([value], x, alternative="two-sided").pvalue)
             below = (x < value).mean() * 100
-            print(f"| {stratum} | {pub} ({value:.2f} %, 1 run) | {name} | independent, 1 vs {len(x)} | – | "
-                  f"{signed(value - np.median(x))} (published above {below:.0f} % of seeds) | "
-                  f"{verdict(pval, min_p_mannwhitney(1, len(x)))} | – | – |")
+            rows.append(f"| {stratum} | {pub} ({value:.2f} %, 1 run) | {name} | independent, 1 vs {len(x)} |{step} "
+                        f"{signed(value - np.median(x))} (published above {below:.0f} % of seeds) | "
+                        f"{verdict(pval, min_p_mannwhitney(1, len(x)))} | – | – |")
+    return rows
 
 
 def per_seed(sets, order, cells, axes):
