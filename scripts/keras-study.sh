@@ -7,7 +7,7 @@
 #   keras-blog/          the blog's own Keras fit, numpy data, seeded
 # rnn-lab with libtorch's Adam and the PyTorch reference for the same seeds
 # are in results/blog-cpu. Compare with:
-#   scripts/compare.py results/keras-parity results/blog-cpu --per-seed
+#   scripts/compare.py results/keras-parity results/blog-cpu --published --per-seed
 #
 #   scripts/keras-study.sh [OUT] [SEEDS] [MODEL]   (default results/keras-parity 1..12 lstm)
 set -euo pipefail

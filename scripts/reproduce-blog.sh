@@ -2,6 +2,7 @@
 # Regenerates results/blog-cpu: the blog's experiment (rnn, lstm, gru; Keras
 # init; blog settings; seeds 1..5) with rnn-lab and with the PyTorch
 # reference, an rnn-lab ablation with PyTorch's init, the comparison table
+# (with the blog's and textbook's published runs: compare.py --published)
 # and the plots. rnn-lab and the reference run side by side, one thread each.
 #
 #   scripts/reproduce-blog.sh [OUT] [SEEDS]     (default results/blog-cpu 1..20)
@@ -57,6 +58,6 @@ reference_runs & b=$!
 wait $a
 wait $b
 echo "reproduce: runs took $(( $(date +%s) - start )) s"
-"$root/.venv/bin/python" "$root/scripts/compare.py" "$out" > "$out/comparison.md"
+"$root/.venv/bin/python" "$root/scripts/compare.py" "$out" --published > "$out/comparison.md"
 echo "reproduce: wrote $out/comparison.md"
 "$root/scripts/plot.py" --out "$out" "$out/rnn-lab" "$out/reference" "$out/rnn-lab-torch-init"
