@@ -1,5 +1,6 @@
-//! The Python scripts users feed rnn-lab's files to: the comparison table
-//! and the plots, run on small real outputs.
+//! The scripts users feed rnn-lab's files to: the comparison table and
+//! the plots, run on small real outputs; and the command line
+//! scripts/blog.sh hands to rnn-lab.
 
 mod common;
 
@@ -530,5 +531,91 @@ fn the_python_scripts_check_before_they_replace_and_fail_in_one_line() {
     one_line(
         &python_script(&python(), "plot.py", &[s(&set)]),
         "has 3 epochs but its summary.json says 5",
+    );
+}
+
+fn write_executable(path: &Path, text: &str) {
+    use std::os::unix::fs::PermissionsExt;
+    fs::write(path, text).unwrap();
+    fs::set_permissions(path, fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// scripts/blog.sh shows and runs `rnn-lab reproduce` with one --out: the
+/// user's when given (as `--out DIR` or `--out=DIR`), else runs/blog. Run
+/// in a scratch clone whose setup.sh and cargo do nothing and whose
+/// target/release/rnn-lab is this build's, so nothing is installed or built.
+#[test]
+fn blog_sh_runs_reproduce_with_the_users_out_or_runs_blog() {
+    let tmp = tempfile::tempdir().unwrap();
+    let clone = tmp.path().join("clone");
+    let scripts = clone.join("scripts");
+    fs::create_dir_all(&scripts).unwrap();
+    for name in ["blog.sh", "lib.sh"] {
+        fs::copy(repo().join("scripts").join(name), scripts.join(name)).unwrap();
+    }
+    write_executable(&scripts.join("setup.sh"), "#!/bin/sh\nexit 0\n");
+    let tools = tmp.path().join("bin");
+    fs::create_dir_all(&tools).unwrap();
+    write_executable(&tools.join("cargo"), "#!/bin/sh\nexit 0\n");
+    fs::create_dir_all(clone.join("target/release")).unwrap();
+    std::os::unix::fs::symlink(bin_path(), clone.join("target/release/rnn-lab")).unwrap();
+    let path = format!(
+        "{}:{}",
+        tools.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let blog = |args: &[&str]| {
+        let out = Command::new("bash")
+            .arg(scripts.join("blog.sh"))
+            .args(args)
+            .env("PATH", &path)
+            .env("RNN_LAB_CACHE", tmp.path().join("cache"))
+            .current_dir(tmp.path())
+            .output()
+            .unwrap();
+        let printed = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "blog.sh {args:?}:\n{printed}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        printed
+    };
+    let echoed = |printed: &str| -> Vec<String> {
+        printed
+            .lines()
+            .filter(|l| l.starts_with("blog: "))
+            .map(str::to_owned)
+            .collect()
+    };
+    let flags = ["--dry-run", "--pack", "1", "--epochs", "1"];
+    let mine = tmp.path().join("mine");
+    let equals = format!("--out={}", mine.display());
+    for given in [vec!["--out", s(&mine)], vec![equals.as_str()]] {
+        let printed = blog(&with(&given, &flags));
+        assert_eq!(
+            echoed(&printed),
+            [format!(
+                "blog: target/release/rnn-lab reproduce {} --dry-run --pack 1 --epochs 1",
+                given.join(" ")
+            )],
+            "{printed}"
+        );
+        assert!(
+            printed.contains(&format!("study {}: ", mine.display())),
+            "{printed}"
+        );
+        assert!(!printed.contains("runs/blog"), "{printed}");
+    }
+    let printed = blog(&flags);
+    assert_eq!(
+        echoed(&printed),
+        ["blog: target/release/rnn-lab reproduce --out runs/blog --dry-run --pack 1 --epochs 1"],
+        "{printed}"
+    );
+    assert!(printed.contains("study runs/blog: "), "{printed}");
+    assert!(
+        !mine.exists() && !clone.join("runs").exists(),
+        "a dry run wrote"
     );
 }
