@@ -1,6 +1,6 @@
-//! The scripts users feed rnn-lab's files to: the comparison table and
-//! the plots, run on small real outputs; and the command line
-//! scripts/blog.sh hands to rnn-lab.
+//! The scripts users feed rnn-lab's files to: the comparison table, the
+//! plots and the docs' pandas example, run on small real outputs; and the
+//! command line scripts/blog.sh hands to rnn-lab.
 
 mod common;
 
@@ -532,6 +532,125 @@ fn the_python_scripts_check_before_they_replace_and_fail_in_one_line() {
         &python_script(&python(), "plot.py", &[s(&set)]),
         "has 3 epochs but its summary.json says 5",
     );
+}
+
+/// The ```python block that follows `marker` in a docs page, as a reader
+/// copies it.
+fn docs_python_block(page: &str, marker: &str) -> String {
+    let text = fs::read_to_string(repo().join(page)).unwrap();
+    let (_, after) = text
+        .split_once(marker)
+        .unwrap_or_else(|| panic!("{page}: no {marker:?}"));
+    let body = after
+        .trim_start()
+        .strip_prefix("```python\n")
+        .unwrap_or_else(|| panic!("{page}: no ```python block right after {marker:?}"));
+    let (code, _) = body
+        .split_once("\n```")
+        .unwrap_or_else(|| panic!("{page}: the block after {marker:?} never ends"));
+    format!("{code}\n")
+}
+
+/// The middle value, or the mean of the two middle ones (as pandas').
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    let n = values.len();
+    if n % 2 == 1 {
+        values[n / 2]
+    } else {
+        (values[n / 2 - 1] + values[n / 2]) / 2.0
+    }
+}
+
+/// docs/studies.md's pandas example, run as written from a folder holding
+/// runs/blog, prints each model's median over seeds of its runs' last
+/// val_loss, as curves.csv holds them.
+#[test]
+fn the_docs_pandas_example_reads_a_studys_curves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let study = tmp.path().join("runs/blog");
+    run_ok(&with(
+        &with(
+            &[
+                "reproduce",
+                "--models",
+                "rnn,lstm",
+                "--seeds",
+                "1..3",
+                "--seq-len",
+                "10",
+            ],
+            TINY,
+        ),
+        &[
+            "--epochs",
+            "2",
+            "--pack",
+            "1",
+            "--quiet",
+            "--out",
+            s(&study),
+        ],
+    ));
+    let code = docs_python_block(
+        "docs/studies.md",
+        "<!-- tests/scripts.rs runs this block -->",
+    );
+    let out = Command::new(python())
+        .arg("-c")
+        .arg(&code)
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{code}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+
+    let rows = csv_rows(&study.join("curves.csv"));
+    let column = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
+    let (run, model, epoch, val_loss) = (
+        column("run"),
+        column("model"),
+        column("epoch"),
+        column("val_loss"),
+    );
+    // Rows come in epoch order per run: the last one seen is the last epoch.
+    let mut last: Vec<(String, String, u64, f64)> = Vec::new();
+    for row in &rows[1..] {
+        let e: u64 = row[epoch].parse().unwrap();
+        let v: f64 = row[val_loss].parse().unwrap();
+        match last.iter_mut().find(|l| l.0 == row[run]) {
+            Some(l) if e > l.2 => (l.2, l.3) = (e, v),
+            Some(_) => {}
+            None => last.push((row[run].clone(), row[model].clone(), e, v)),
+        }
+    }
+    assert_eq!(last.len(), 6, "2 models x 3 seeds in curves.csv: {rows:?}");
+    let lines: Vec<&str> = printed.lines().collect();
+    assert_eq!(lines.first(), Some(&"model"), "{printed}");
+    let medians: Vec<(&str, f64)> = lines[1..]
+        .iter()
+        .map(|l| {
+            let (name, value) = l.split_once(' ').unwrap_or_else(|| panic!("{printed}"));
+            (
+                name,
+                value.trim().parse().unwrap_or_else(|_| panic!("{printed}")),
+            )
+        })
+        .collect();
+    let names: Vec<&str> = medians.iter().map(|m| m.0).collect();
+    assert_eq!(names, ["lstm", "rnn"], "{printed}");
+    for (name, shown) in medians {
+        let want = median(last.iter().filter(|l| l.1 == name).map(|l| l.3).collect());
+        // pandas prints 6 decimals.
+        assert!(
+            (shown - want).abs() <= 1e-6 + 1e-5 * want.abs(),
+            "{name}: printed {shown}, curves.csv gives {want}:\n{printed}"
+        );
+    }
 }
 
 fn write_executable(path: &Path, text: &str) {
