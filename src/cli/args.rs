@@ -25,7 +25,16 @@ impl<T: FromStr<Err = E>, E: fmt::Display> FromStr for List<T> {
     type Err = String;
     fn from_str(s: &str) -> Result<List<T>, String> {
         s.split(',')
-            .map(|part| part.trim().parse::<T>().map_err(|e| e.to_string()))
+            .map(|part| {
+                let part = part.trim();
+                // f64 parses these, but no setting takes them (and JSON,
+                // where settings are recorded, has no NaN or infinity).
+                let word = part.trim_start_matches(['+', '-']).to_ascii_lowercase();
+                if ["nan", "inf", "infinity"].contains(&word.as_str()) {
+                    return Err(format!("takes a finite number, got {part}"));
+                }
+                part.parse::<T>().map_err(|e| e.to_string())
+            })
             .collect::<Result<Vec<T>, String>>()
             .map(List)
     }

@@ -87,8 +87,18 @@ impl Plan {
     }
 }
 
+/// What marks a study's folder (its manifest, or a sweep's from before).
+const STUDY_FILES: [&str; 2] = ["study.json", "sweep.json"];
+
 fn check_job(job: &Job, force: bool) -> Result<CheckedJob> {
     job.config.validate()?;
+    if let Some(file) = STUDY_FILES.iter().find(|f| job.out.join(f).is_file()) {
+        bail!(
+            "--out {} is a study's folder (it holds {file}); a run goes into a folder of its own: \
+             choose another --out",
+            job.out.display()
+        );
+    }
     check_run_dir(&job.out, force)?;
     let spec = ModelSpec::for_config(&job.config);
     let init_from = match &job.init_from {

@@ -89,6 +89,7 @@ fn build(plan: &CheckedPlan) -> Result<Built> {
     let k = plan.jobs.len();
     let config = &plan.jobs[0].job.config;
     let spec = plan.jobs[0].spec;
+    memory::check_data_fits(config, k)?;
     let (members, data) = guard(
         || memory::data_message(config, k),
         || {

@@ -76,10 +76,61 @@ pub fn partial_path(path: &Path) -> PathBuf {
 }
 
 pub fn is_partial(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
-        .and_then(|n| n.rsplit_once(PARTIAL))
-        .is_some_and(|(_, pid)| !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()))
+    writer_pid(path, PARTIAL).is_some()
+}
+
+/// The process that writes the temporary file `path` (named `...<tag><pid>`).
+fn writer_pid(path: &Path, tag: &str) -> Option<i32> {
+    let (_, pid) = path.file_name()?.to_str()?.rsplit_once(tag)?;
+    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    pid.parse().ok()
+}
+
+fn is_alive(pid: i32) -> bool {
+    // SAFETY: signal 0 only checks that the process exists.
+    pid > 0
+        && (unsafe { libc::kill(pid, 0) } == 0
+            || std::io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+}
+
+/// A partial file whose writer is gone (killed before its rename): never
+/// renamed now, safe to remove.
+pub fn is_stale_partial(path: &Path) -> bool {
+    writer_pid(path, PARTIAL).is_some_and(|pid| !is_alive(pid))
+}
+
+const PROBE: &str = ".rnn-lab-probe-";
+
+/// The file that proves a folder writable, unique per process.
+pub fn probe_path(dir: &Path) -> PathBuf {
+    dir.join(format!("{PROBE}{}", std::process::id()))
+}
+
+/// A writability probe: never data, only left behind by a process killed
+/// between creating and removing it; a folder holding nothing else is
+/// empty.
+pub fn is_probe(path: &Path) -> bool {
+    writer_pid(path, PROBE).is_some()
+        && path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.starts_with(PROBE))
+}
+
+/// Removes the stale partial files and probes in `dir` (best effort: a
+/// file another process removes meanwhile is gone all the same).
+pub fn remove_leftovers(dir: &Path) {
+    let Ok(entries) = fs::read_dir(dir) else {
+        return;
+    };
+    for path in entries.flatten().map(|e| e.path()) {
+        let dead_probe = is_probe(&path) && writer_pid(&path, PROBE).is_some_and(|p| !is_alive(p));
+        if dead_probe || is_stale_partial(&path) {
+            let _ = fs::remove_file(&path);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -112,6 +163,39 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names, ["x.json"]);
+    }
+
+    #[test]
+    fn leftovers_of_dead_writers_are_removed_and_live_ones_kept() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dead = i32::MAX - 7; // above any pid_max
+        let live = std::process::id();
+        for name in [
+            format!("study.json.partial-{dead}"),
+            format!("study.json.partial-{live}"),
+            format!(".rnn-lab-probe-{dead}"),
+            format!(".rnn-lab-probe-{live}"),
+            "notes.txt".to_string(),
+        ] {
+            fs::write(tmp.path().join(name), "").unwrap();
+        }
+        remove_leftovers(tmp.path());
+        let mut left: Vec<String> = fs::read_dir(tmp.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                format!(".rnn-lab-probe-{live}"),
+                "notes.txt".to_string(),
+                format!("study.json.partial-{live}")
+            ]
+        );
+        assert!(is_probe(&tmp.path().join(".rnn-lab-probe-12")));
+        assert!(!is_probe(&tmp.path().join("x.rnn-lab-probe-12")));
+        assert!(!is_probe(&tmp.path().join(".rnn-lab-probe-")));
     }
 
     #[test]

@@ -46,17 +46,49 @@ impl RunFile {
 impl RunFile {
     /// A run that started from a weights file is defined by that file too:
     /// rerunning it from `path` needs the file (`init_from`), never the seed.
+    /// When both are there, the file given must be the one recorded: its
+    /// SHA-256 is compared, and a different file is refused with both hashes.
     pub fn check_init(&self, path: &Path, init_from: Option<&Path>) -> Result<()> {
-        if let (Some(init), None) = (&self.init_from, init_from) {
-            bail!(
+        match (&self.init_from, init_from) {
+            (Some(init), None) => bail!(
                 "{} is a run that started from the weights in {} (sha256 {}), not from its seed: \
                  pass --init-from {} to rerun it",
                 path.display(),
                 init.path,
                 init.sha256,
                 init.path
-            );
+            ),
+            (Some(init), Some(given)) => {
+                if !is_sha256(&init.sha256) {
+                    bail!(
+                        "{}: its init_from.sha256 {:?} is not a SHA-256 (64 lowercase hex digits); \
+                         the file was edited: rerun from an unedited summary.json",
+                        path.display(),
+                        init.sha256
+                    );
+                }
+                let actual = InitSource::of(given)?;
+                if actual.sha256 != init.sha256 {
+                    bail!(
+                        "--init-from {} has sha256 {}, but {} started from {} with sha256 {}: \
+                         give the file the run started from",
+                        given.display(),
+                        actual.sha256,
+                        path.display(),
+                        init.path,
+                        init.sha256
+                    );
+                }
+                Ok(())
+            }
+            (None, _) => Ok(()),
         }
-        Ok(())
     }
+}
+
+fn is_sha256(text: &str) -> bool {
+    text.len() == 64
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }

@@ -9,7 +9,7 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use super::atomic::{is_partial, try_lock};
+use super::atomic::{is_partial, is_probe, probe_path, try_lock};
 use super::{HISTORY, PREDICTIONS, SUMMARY, WEIGHTS};
 
 /// Files a run writes into its folder. `summary.json` is written last, so
@@ -57,11 +57,19 @@ pub fn check_run_dir(dir: &Path, force: bool) -> Result<()> {
     Ok(())
 }
 
+/// Empty but for writability probes (a process killed while probing
+/// leaves one; it holds nothing).
 fn is_empty(dir: &Path) -> Result<bool> {
-    Ok(fs::read_dir(dir)
-        .with_context(|| format!("cannot read output folder {}", dir.display()))?
-        .next()
-        .is_none())
+    for entry in
+        fs::read_dir(dir).with_context(|| format!("cannot read output folder {}", dir.display()))?
+    {
+        let entry =
+            entry.with_context(|| format!("cannot read output folder {}", dir.display()))?;
+        if !is_probe(&entry.path()) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
 }
 
 /// `out` is the requested folder, `existing` the folder that must take writes.
@@ -79,7 +87,7 @@ fn check_writable(out: &Path, existing: &Path) -> Result<()> {
 /// Creating and removing a probe file is the one check that also holds
 /// for root, ACLs and read-only mounts.
 fn can_create_in(dir: &Path) -> bool {
-    let probe = dir.join(format!(".rnn-lab-probe-{}", std::process::id()));
+    let probe = probe_path(dir);
     match File::create(&probe) {
         Ok(_) => fs::remove_file(&probe).is_ok(),
         Err(_) => false,

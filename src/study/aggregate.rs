@@ -15,7 +15,7 @@ use super::read::{read_study, StudyRun};
 use crate::config::{value_text, Cell, InitScheme, Task, TrainConfig};
 use crate::stats::{markdown_headers, RunSetStats};
 use crate::store::text::{markdown_table, sci};
-use crate::store::{write_atomic, FinishedRun};
+use crate::store::{lock, write_atomic, FinishedRun};
 
 /// Statistics of one cell over its seeds.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -233,9 +233,11 @@ pub fn markdown(rows: &[CellStats], threshold: f64) -> String {
 }
 
 /// Aggregates `dirs` and writes aggregate.csv, aggregate.json and
-/// aggregate.md into `out`.
+/// aggregate.md into `out` as one set: under a lock on `out`, so two
+/// aggregates into one folder write one after the other, never a mix.
 pub fn write(dirs: &[PathBuf], threshold: f64, out: &Path) -> Result<Vec<CellStats>> {
     let rows = aggregate(dirs, threshold)?;
+    let _set = lock(out)?;
     write_atomic(&out.join("aggregate.csv"), &csv_text(&rows)?)?;
     write_atomic(
         &out.join("aggregate.json"),

@@ -52,13 +52,15 @@ impl Choice {
     }
 }
 
+/// `$RNN_LAB_CACHE/pack-costs.json`, else under `$XDG_CACHE_HOME` or
+/// `~/.cache`; a variable set to "" counts as unset (never the current
+/// folder).
 fn cache_file() -> Option<PathBuf> {
-    let dir = std::env::var_os("RNN_LAB_CACHE")
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    let dir = var("RNN_LAB_CACHE")
         .map(PathBuf::from)
-        .or_else(|| std::env::var_os("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("rnn-lab")))
-        .or_else(|| {
-            std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache").join("rnn-lab"))
-        })?;
+        .or_else(|| var("XDG_CACHE_HOME").map(|d| PathBuf::from(d).join("rnn-lab")))
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache").join("rnn-lab")))?;
     Some(dir.join("pack-costs.json"))
 }
 
@@ -118,20 +120,25 @@ fn key(config: &TrainConfig, execution: &Execution, dev: Device) -> String {
     )
 }
 
-/// The cache, or None when the file exists but does not parse (it is
-/// then neither used nor overwritten).
-fn read_cache() -> Option<BTreeMap<String, Costs>> {
-    match cache_file().map(fs::read) {
-        Some(Ok(bytes)) => serde_json::from_slice(&bytes).ok(),
-        _ => Some(BTreeMap::new()),
+/// The cache's entries; a file that does not parse counts as empty (and
+/// is replaced by the next measurement), and a cost that is not a positive
+/// finite number is dropped (measured again).
+fn read_cache() -> BTreeMap<String, Costs> {
+    let mut cache: BTreeMap<String, Costs> = match cache_file().map(fs::read) {
+        Some(Ok(bytes)) => serde_json::from_slice(&bytes).unwrap_or_default(),
+        _ => BTreeMap::new(),
+    };
+    for costs in cache.values_mut() {
+        costs.retain(|_, c| c.is_finite() && *c > 0.0);
     }
+    cache
 }
 
 /// Adds `costs` under `key`, re-reading the file first so that another
 /// study's entries written meanwhile are kept. Best effort: a cache that
 /// cannot be written is measured again next time.
 fn save_costs(key: String, costs: &Costs) {
-    let (Some(file), Some(mut cache)) = (cache_file(), read_cache()) else {
+    let (Some(file), mut cache) = (cache_file(), read_cache()) else {
         return;
     };
     cache.entry(key).or_default().extend(costs);
@@ -162,9 +169,7 @@ pub fn choose(
     candidates.push(runs.min(MAX_PACK));
     candidates.retain(|&k| k >= 1);
     candidates.dedup();
-    let known = read_cache()
-        .and_then(|mut c| c.remove(&key))
-        .unwrap_or_default();
+    let known = read_cache().remove(&key).unwrap_or_default();
     let cached = candidates.iter().all(|k| known.contains_key(k));
     let mut costs = Costs::new();
     for &k in &candidates {

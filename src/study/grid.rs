@@ -126,8 +126,9 @@ impl Grid {
             if values.is_empty() {
                 bail!("{setting} needs at least one value");
             }
-            for (i, v) in values.iter().enumerate() {
-                if values[..i].contains(v) {
+            let mut seen = std::collections::BTreeSet::new();
+            for v in values {
+                if !seen.insert(v.to_string()) {
                     bail!("{setting} lists {} twice", value_text(v));
                 }
             }

@@ -155,6 +155,7 @@ pub fn run_study(
             interrupts: &signals,
             on_end: &mut refresh,
             status_every: 30.0,
+            force: opts.force,
         },
         &mut console,
     )?;

@@ -64,14 +64,32 @@ pub fn even_chunks<T: Clone>(items: &[T], size: usize) -> Vec<Vec<T>> {
 /// train together; the relative order of runs is kept.
 pub fn group<T>(items: Vec<T>, size: usize, config: impl Fn(&T) -> &TrainConfig) -> Vec<Vec<T>> {
     let mut packs: Vec<Vec<T>> = Vec::new();
+    // Packs with room left, in order: only they are searched, so a study
+    // of 10^5 runs in packs of one is not quadratic.
+    let mut open: Vec<usize> = Vec::new();
     for item in items {
-        match packs
-            .iter_mut()
-            .find(|p| p.len() < size && config(&p[0]).packs_with(config(&item)))
-        {
-            Some(p) => p.push(item),
-            None => packs.push(vec![item]),
-        }
+        let found = open
+            .iter()
+            .position(|&i| config(&packs[i][0]).packs_with(config(&item)));
+        let i = match found {
+            Some(at) => {
+                let i = open[at];
+                packs[i].push(item);
+                if packs[i].len() >= size {
+                    open.remove(at);
+                }
+                i
+            }
+            None => {
+                packs.push(vec![item]);
+                let i = packs.len() - 1;
+                if size > 1 {
+                    open.push(i);
+                }
+                i
+            }
+        };
+        debug_assert!(packs[i].len() <= size.max(1));
     }
     packs
 }

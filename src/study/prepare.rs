@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 
 use super::grid::Grid;
 use super::manifest::{Manifest, LEGACY_MANIFEST, MANIFEST};
-use crate::store::atomic::is_partial;
+use crate::store::atomic::{is_partial, is_probe, remove_leftovers};
 use crate::store::{self, check_run_dir};
 
 /// A study whose manifest holds the grid asked for.
@@ -29,6 +29,13 @@ pub struct Study {
 /// Checks `grid` and the folder `dir`, then makes `dir` a study holding
 /// `grid`'s runs (with `dry_run`, only in memory: nothing is written).
 pub fn prepare(grid: &Grid, dir: &Path, dry_run: bool) -> Result<Study> {
+    if dir.to_str().is_none() {
+        bail!(
+            "study folder {} is not valid UTF-8: a study records its folders in JSON; \
+             choose a folder name in UTF-8",
+            dir.display()
+        );
+    }
     grid.validate()?;
     check_run_dir(dir, true)?;
     if dry_run {
@@ -44,6 +51,8 @@ pub fn prepare(grid: &Grid, dir: &Path, dry_run: bool) -> Result<Study> {
     if existing.is_none() {
         check_takeover(dir, true)?;
     }
+    // A manifest's partial file or a probe of a process killed earlier.
+    remove_leftovers(dir);
     let study = grow(grid, dir, existing)?;
     // The manifest first: a study killed at any moment after this line is
     // resumed by the next command; before it, the folder holds nothing.
@@ -89,7 +98,7 @@ fn check_takeover(dir: &Path, clean: bool) -> Result<()> {
             && [MANIFEST, LEGACY_MANIFEST]
                 .iter()
                 .any(|m| name.starts_with(&format!("{m}.partial-")));
-        if !(empty_logs || partial) {
+        if !(empty_logs || partial || is_probe(&path)) {
             bail!(
                 "{} is not empty and holds no {MANIFEST}; make a study in a new or empty folder \
                  (or rerun in an earlier study's folder to resume or grow it)",

@@ -18,8 +18,10 @@ pub trait Launcher {
     fn start(&mut self, plan: &Path, log: &Path) -> Result<Self::Child>;
     /// None while the child runs; whether it ended by a signal otherwise.
     fn poll(&mut self, child: &mut Self::Child) -> Result<Option<Ended>>;
-    /// Asks the child to stop now.
+    /// Asks the child to stop now (it may still save what it has).
     fn stop(&mut self, child: &Self::Child);
+    /// Ends the child at once, whatever state it is in.
+    fn kill(&mut self, child: &Self::Child);
 }
 
 /// How a child ended.
@@ -83,7 +85,22 @@ impl Launcher for Processes {
     }
 
     fn stop(&mut self, child: &Child) {
-        // SAFETY: kill(2) on our own child's pid, which we have not reaped yet.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: kill(2) on our own child's pid, which we have not reaped
+        // yet. SIGCONT after SIGTERM: a stopped child (SIGSTOP, Ctrl-Z of
+        // its group) acts on the SIGTERM only once it runs again.
+        unsafe {
+            libc::kill(pid, libc::SIGTERM);
+            libc::kill(pid, libc::SIGCONT);
+        }
+    }
+
+    fn kill(&mut self, child: &Child) {
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: as in `stop`; SIGKILL ends even a stopped process.
+        unsafe {
+            libc::kill(pid, libc::SIGKILL);
+            libc::kill(pid, libc::SIGCONT);
+        }
     }
 }

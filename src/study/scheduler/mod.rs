@@ -3,7 +3,9 @@
 //! lines to its log; the supervisor holds each run's lock, reports every
 //! run that ends with the time left, and a status line while they train.
 //! A first SIGINT or SIGTERM stops launching and lets the running runs
-//! finish; a second stops them (they restart on resume). The processes
+//! finish; a second stops them (SIGTERM and SIGCONT, SIGKILL after five
+//! seconds: a stopped child cannot hold the study), and they restart on
+//! resume. The processes
 //! are behind `Launcher`, so the scheduling is tested without them.
 
 mod launcher;
@@ -60,7 +62,14 @@ pub struct Schedule<'a> {
     pub on_end: &'a mut dyn FnMut(),
     /// Seconds between status lines while runs train.
     pub status_every: f64,
+    /// Train the runs given even where they are finished (`--force`).
+    pub force: bool,
 }
+
+/// After a second signal, how long a child has to end on SIGTERM before
+/// it is killed: a child that cannot act on it (stopped, hung) never keeps
+/// the study from ending.
+const KILL_AFTER: Duration = Duration::from_secs(5);
 
 /// A pack being trained by a child.
 struct Running<C> {
@@ -89,6 +98,7 @@ pub fn schedule<L: Launcher>(
     let mut next = packs.into_iter();
     let baseline = (s.interrupts)();
     let (mut stopping_said, mut last_status) = (false, Instant::now());
+    let mut stopped_at: Option<Instant> = None;
     loop {
         let interrupts = (s.interrupts)() - baseline;
         if interrupts == 0 {
@@ -108,7 +118,13 @@ pub fn schedule<L: Launcher>(
             }
             stopping_said = true;
             if interrupts >= 2 {
-                running.iter().for_each(|r| launcher.stop(&r.child));
+                let first = *stopped_at.get_or_insert_with(|| {
+                    running.iter().for_each(|r| launcher.stop(&r.child));
+                    Instant::now()
+                });
+                if first.elapsed() >= KILL_AFTER {
+                    running.iter().for_each(|r| launcher.kill(&r.child));
+                }
             }
         }
         if running.is_empty() {
@@ -165,7 +181,7 @@ fn launch<L: Launcher>(
             outcome.elsewhere += 1;
             continue;
         };
-        if is_done(s.dir, &run) {
+        if !s.force && is_done(s.dir, &run) {
             outcome.skipped += 1; // another study process finished it meanwhile
             continue;
         }

@@ -78,6 +78,7 @@ impl Launcher for Mock {
         }))
     }
     fn stop(&mut self, _child: &MockChild) {}
+    fn kill(&mut self, _child: &MockChild) {}
 }
 
 fn runs(seeds: std::ops::RangeInclusive<u64>) -> Vec<RunSpec> {
@@ -118,6 +119,7 @@ fn go(
         interrupts: &interrupts,
         on_end: &mut on_end,
         status_every: 1e9,
+        force: false,
     };
     let outcome = schedule(mock, packs, n, 0, s, &mut console).unwrap();
     (outcome, tmp)
@@ -209,6 +211,7 @@ fn a_run_held_by_another_process_is_left_to_it() {
         interrupts: &interrupts,
         on_end: &mut on_end,
         status_every: 1e9,
+        force: false,
     };
     let o = schedule(&mut m, vec![tmp_runs], 2, 0, s, &mut console).unwrap();
     drop(held);
