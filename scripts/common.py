@@ -25,6 +25,19 @@ CELLS = ("rnn", "irnn", "lstm", "gru")
 MIN_SEQ_LEN = {"multiply": 2, "add": 2, "add-halves": 2, "hs-add": 22, "hs-multiply": 22, "copy": 1, "order": 20}
 
 
+def rnn_lab_info():
+    """`rnn-lab info --json` of $RNN_LAB_BIN, else this clone's release
+    build; None (with a note on stderr) when neither runs."""
+    import subprocess
+    binary = os.environ.get("RNN_LAB_BIN") or os.path.join(HERE, "..", "target", "release", "rnn-lab")
+    try:
+        out = subprocess.run([binary, "info", "--json"], capture_output=True, text=True, check=True)
+        return json.loads(out.stdout)
+    except (OSError, subprocess.CalledProcessError, ValueError) as e:
+        print(f"{PROG}: cannot ask {binary} (build it, or set RNN_LAB_BIN): {e}", file=sys.stderr)
+        return None
+
+
 def fail(message):
     """A user's mistake: one line on stderr, exit 1, no traceback."""
     print(f"{PROG}: {message}", file=sys.stderr)

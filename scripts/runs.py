@@ -61,11 +61,34 @@ class Run:
         # name other runs than rnn-lab's, so it is never paired.
         self.pairable = summary.get("path") != "blog"
         self.history = read_history(os.path.join(folder, "history.csv"), summary.get("epochs_run"))
+        # Training rows (sequences) per epoch; absent in hand-made folders.
+        self.train_rows = (summary.get("split") or {}).get("train")
+        self.baseline = self._baseline(summary)
         self.losses = [(loss, val) for _, loss, val in self.history]
         below = [e for e, _, v in self.history if v < threshold]
         self.epochs_to_learn = below[0] if below else None
         # Censored: one epoch past the last, for rank tests.
         self.epochs_rank = self.epochs_to_learn if below else len(self.history) + 1
+
+    def _baseline(self, summary):
+        """(loss, kind) of learning nothing, kind "mse" (predicting the mean
+        training target) or "cross-entropy" (chance); None if unknown. Files
+        older than baseline_mse have test_mse and predictions.csv: the test
+        targets' variance stands in (predicting their own mean)."""
+        if summary.get("baseline_mse") is not None:
+            return float(summary["baseline_mse"]), "mse"
+        if summary.get("baseline_loss") is not None:
+            return float(summary["baseline_loss"]), "cross-entropy"
+        path = os.path.join(self.folder, "predictions.csv")
+        if summary.get("test_mse") is None or not os.path.exists(path):
+            return None
+        try:
+            with open(path) as f:
+                targets = [float(r["target"]) for r in csv.DictReader(f)]
+        except (OSError, KeyError, TypeError, ValueError) as e:
+            fail(f"{path} is not a readable predictions.csv ({type(e).__name__}: {e})")
+        mean = sum(targets) / len(targets)
+        return sum((t - mean) ** 2 for t in targets) / len(targets), "mse"
 
     def published(self):
         """The blog's and textbook's runs, when this run is the blog's experiment."""
