@@ -26,21 +26,115 @@ the folder they share; a read-only study needs a writable --out):
                     fell below --threshold (the end of the plateau; "never"
                     on top), for the cells whose runs learned.
 
+Every figure says in its title the task, length, budget (epochs x
+training sequences) and seeds its panels share; its panels share one y
+scale and the figure one legend. Reference lines: the criterion
+(--threshold) and what learning nothing scores (predicting the mean,
+or chance's cross-entropy) on the curves; chance (from `rnn-lab info
+--json`) on correctness for classification tasks.
+
 --strips-only skips the curves; --models rnn,lstm limits every figure to
-those models.
+those models; --describe also writes <figure>.json beside each PNG (what
+it draws, for tests).
 """
 import argparse
+import json
+import math
 import os
 import sys
+import textwrap
 from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import fail, guard, need, writable_folder  # noqa: E402
-from runs import cell_key, cell_label, load_runs, varying_axes  # noqa: E402
+from common import fail, guard, need, rnn_lab_info, write_atomic, writable_folder  # noqa: E402
+from runs import cell_key, load_runs, varying_axes  # noqa: E402
 
 MODEL_ORDER = {"rnn": 0, "irnn": 1, "lstm": 2, "gru": 3}
 MODEL_TITLE = {"rnn": "SimpleRNN (Elman)", "irnn": "IRNN", "lstm": "LSTM", "gru": "GRU"}
+MODEL_MARKER = {"rnn": "o", "irnn": "s", "lstm": "^", "gru": "D"}
+# Artists plot.py --describe reports: reference lines and data lines.
+REFERENCE, DATA = "reference", "data"
+BASELINE_LABEL = {"mse": "predicting the mean (test MSE)", "cross-entropy": "chance (test cross-entropy)"}
 np = plt = matplotlib = None  # imported in main(), after --help
+DESCRIBE = False  # --describe
+INFO = {}  # rnn-lab info --json, asked once when a chance is needed
+
+
+def chance_percent(task):
+    """The score of guessing, in percent, for a task scored by classes
+    (`rnn-lab info --json`: its outputs are the classes; a copy's are the
+    blank and the symbols it copies); None for a value's score."""
+    if "tasks" not in INFO:
+        INFO.update(rnn_lab_info() or {"tasks": []})
+    shape = next((t for t in INFO["tasks"] if t["name"] == task), None)
+    if shape is None or shape["loss"] != "cross-entropy":
+        return None
+    choices = shape["outputs"] - 1 if shape["score"] == "copied symbols recalled" else shape["outputs"]
+    return 100.0 / choices
+
+
+def cell_words(key, axes):
+    """"lstm" or "lstm, length 50": the model and task bare, others named."""
+    parts = []
+    for a, v in zip(axes, key):
+        if a in ("model", "task", "init"):
+            parts.append(MODEL_TITLE.get(v, str(v)) if a == "model" else str(v))
+        else:
+            parts.append(f"length {v}" if a == "seq_len" else f"{a} {v}")
+    return ", ".join(parts)
+
+
+def train_rows(run):
+    """Training sequences per epoch: the run's split, else its settings' (rnn-lab's rule)."""
+    if run.train_rows is not None:
+        return run.train_rows
+    return math.floor(run.config["fit_rows"] * (1.0 - run.config["val_split"]))
+
+
+def what_ran(runs, axes):
+    """"multiply, length 100, 100 epochs x 2048 training sequences, 20 seeds":
+    the settings these runs share (what varies is in the panels) and the
+    seeds per cell."""
+    parts = []
+    tasks = {r.config["task"] for r in runs}
+    lengths = {r.config["seq_len"] for r in runs}
+    if len(tasks) == 1:
+        parts.append(tasks.pop())
+    if len(lengths) == 1:
+        parts.append(f"length {lengths.pop()}")
+    epochs = {len(r.history) for r in runs}  # as run: a hand-made folder may not say
+    rows = {train_rows(r) for r in runs}
+    if len(epochs) == 1 and len(rows) == 1:
+        parts.append(f"{epochs.pop()} epochs x {rows.pop()} training sequences")
+    cells = defaultdict(int)
+    for r in runs:
+        cells[(r.set, cell_key(r, axes))] += 1
+    low, high = min(cells.values()), max(cells.values())
+    parts.append(f"{low} seeds" if low == high else f"{low}-{high} seeds per cell")
+    return ", ".join(parts)
+
+
+def title(fig, head, settings):
+    """The figure's title, wrapped to its width so a narrow figure keeps it all."""
+    chars = int(fig.get_figwidth() * fig.dpi / 9)
+    fig.suptitle(textwrap.fill(f"{head} ({settings})", chars), fontsize=11)
+
+
+def reference(ax, y, label, color, ls):
+    ax.axhline(y, color=color, ls=ls, lw=1.1, gid=REFERENCE, label=label, zorder=1.5)
+
+
+def figure_legend(fig, handles=(), ncol=4):
+    """One legend under the panels: the handles given, then every labelled
+    reference line once."""
+    seen = {h.get_label() for h in handles}
+    handles = list(handles)
+    for ax in fig.axes:
+        for line in ax.get_lines():
+            if line.get_gid() in (REFERENCE, DATA) and line.get_label() not in seen:
+                seen.add(line.get_label())
+                handles.append(line)
+    fig.legend(handles=handles, loc="outside lower center", ncol=min(ncol, len(handles)), fontsize=8)
 
 
 def median_band(curves):
@@ -74,67 +168,124 @@ def seed_curves(ax, runs, few):
         epochs = [e for e, _, _ in r.history]
         color = f"C{k % 10}"
         alpha = 1.0 if few else 0.35
-        ax.plot(epochs, [x for _, x, _ in r.history], color=color, lw=1.0, alpha=alpha,
-                label=f"seed {r.seed} loss")
-        ax.plot(epochs, [v for _, _, v in r.history], color=color, lw=1.0, ls="--", alpha=alpha,
-                label=f"seed {r.seed} val_loss")
+        ax.plot(epochs, [x for _, x, _ in r.history], color=color, lw=1.0, alpha=alpha)
+        ax.plot(epochs, [v for _, _, v in r.history], color=color, lw=1.0, ls="--", alpha=alpha)
 
 
 def band_curves(ax, runs):
-    for idx, name, style, color in ((1, "loss", "-", "C0"), (2, "val_loss", "--", "C3")):
+    for idx, style, color in ((1, "-", "C0"), (2, "--", "C3")):
         epochs, med, q1, q3 = median_band([[h[idx] for h in r.history] for r in runs])
-        ax.plot(epochs, med, style, color=color, lw=1.8, label=f"median {name}")
-        ax.fill_between(epochs, q1, q3, color=color, alpha=0.2, label=f"{name} interquartile band")
+        ax.plot(epochs, med, style, color=color, lw=1.8)
+        ax.fill_between(epochs, q1, q3, color=color, alpha=0.2)
 
 
-def plot_curves(label, runs, axes, out_dir):
+def loss_references(ax, runs, threshold):
+    """The criterion of having learned, and what learning nothing scores."""
+    reference(ax, threshold, f"criterion: val_loss {threshold:g} (learned)", "black", ":")
+    known = [r.baseline for r in runs if r.baseline is not None]
+    for kind in dict.fromkeys(k for _, k in known):
+        y = float(np.median([v for v, k in known if k == kind]))
+        reference(ax, y, BASELINE_LABEL[kind], "dimgrey", "-.")
+
+
+def curves_legend(fig, split, few):
+    Line2D, Patch = matplotlib.lines.Line2D, matplotlib.patches.Patch
+    handles = []
+    if few or split:
+        handles += [Line2D([], [], color="grey", lw=1, label="a seed's loss (a colour per seed)"),
+                    Line2D([], [], color="grey", lw=1, ls="--", label="a seed's val_loss")]
+    handles += [Line2D([], [], color="C0", lw=1.8, label="median loss"),
+                Line2D([], [], color="C3", lw=1.8, ls="--", label="median val_loss"),
+                Patch(color="C0", alpha=0.2, label="loss: interquartile band over seeds"),
+                Patch(color="C3", alpha=0.2, label="val_loss: interquartile band")]
+    figure_legend(fig, handles)
+
+
+def plot_curves(label, runs, axes, out_dir, threshold, several_sets):
     """<set>-curves.png: with one row of cells, every seed above and the
-    median band below; with several, both in one panel per cell."""
+    median band below; with several, both in one panel per cell. Every
+    panel on one y scale, with the criterion and the baseline."""
     models, rows = layout(runs, axes)
     i = axes.index("model")
     rest = axes[:i] + axes[i + 1:]
     split = len(rows) == 1
     height = 2 if split else len(rows)
-    fig, grid = plt.subplots(height, len(models), figsize=(5.2 * len(models), 4.0 * height),
-                             squeeze=False, sharex="col")
+    fig, grid = plt.subplots(height, len(models), figsize=(4.6 * len(models), 3.4 * height + 0.9),
+                             squeeze=False, sharex=True, sharey=True, layout="constrained")
     for col, model in enumerate(models):
         for row, other in enumerate(rows):
             key = other[:i] + (model,) + other[i:]
             cell = [r for r in runs if cell_key(r, axes) == key]
             ax = grid[0 if split else row][col]
             name = MODEL_TITLE.get(model, model)
-            where = f" - {cell_label(other, rest)}" if rest else ""
+            where = f", {cell_words(other, rest)}" if rest else ""
             if not cell:
                 ax.set_visible(False)
                 continue
             seed_curves(ax, cell, few=len(cell) <= 12)
-            ax.set_title(f"{name}{where}, {len(cell)} seed(s)", fontsize=9)
+            ax.set_title(f"{name}{where}: {len(cell)} seeds", fontsize=9)
             band = grid[1][col] if split else ax
             band_curves(band, cell)
             if split:
-                band.set_title(f"{name}{where}: median over {len(cell)} seed(s), IQR band", fontsize=9)
-            for a in {ax, band}:
+                band.set_title(f"{name}{where}: median over {len(cell)} seeds", fontsize=9)
+            for a in dict.fromkeys([ax, band]):
+                loss_references(a, cell, threshold)
                 a.set_yscale("log")
                 a.grid(True, which="both", alpha=0.3)
     for a in grid[-1]:
         a.set_xlabel("epoch")
-    grid[0][0].set_ylabel("MSE (log scale): loss solid, val_loss dashed")
-    if split:
-        grid[1][0].set_ylabel("MSE (log scale), median and interquartile band")
-        if len(runs) <= 12:
-            grid[0][-1].legend(fontsize=7, ncol=2, loc="upper right")
-    grid[-1][-1].legend(fontsize=8, loc="upper right")
-    fig.suptitle(f"{label}: training and validation loss per epoch")
-    fig.tight_layout()
+    mse = all(r.baseline is None or r.baseline[1] == "mse" for r in runs)
+    loss = "MSE" if mse else "loss (MSE or cross-entropy)"
+    for row in grid:
+        row[0].set_ylabel(f"{loss}, log scale")
+    curves_legend(fig, split, len(runs) <= 12)
+    prefix = f"{label}: " if several_sets else ""
+    title(fig, f"{prefix}loss and val_loss per epoch", what_ran(runs, axes))
     save(fig, os.path.join(out_dir, f"{label.replace(os.sep, '-')}-curves.png"))
+
+
+def describe(fig, target):
+    """<figure>.json beside the PNG: what the figure draws, read from its
+    artists (title, shared y, legends, reference and data lines, texts and
+    whether each stays inside its panel), for tests and for reading."""
+    renderer = fig.canvas.get_renderer()
+    shown = [ax for ax in fig.axes if ax.get_visible()]
+    panels = []
+    for ax in shown:
+        box = ax.get_window_extent(renderer)
+        texts = []
+        for t in ax.texts:
+            if t.get_visible() and t.get_text():
+                e = t.get_window_extent(renderer)
+                inside = e.x0 >= box.x0 - 1 and e.x1 <= box.x1 + 1 and e.y0 >= box.y0 - 1 and e.y1 <= box.y1 + 1
+                texts.append({"text": t.get_text(), "inside": bool(inside)})
+        panels.append({
+            "title": ax.get_title(),
+            "ylim": [float(v) for v in ax.get_ylim()],
+            "legend": ax.get_legend() is not None,
+            "references": [{"label": line.get_label(), "y": float(line.get_ydata()[0])}
+                           for line in ax.get_lines() if line.get_gid() == REFERENCE],
+            "lines": [{"label": line.get_label(), "marker": str(line.get_marker()),
+                       "x": [float(v) for v in line.get_xdata()], "y": [float(v) for v in line.get_ydata()]}
+                      for line in ax.get_lines() if line.get_gid() == DATA],
+            "texts": texts,
+        })
+    heading = " ".join(fig._suptitle.get_text().split()) if fig._suptitle else ""  # unwrapped
+    sharey = all(shown[0].get_shared_y_axes().joined(shown[0], ax) for ax in shown[1:])
+    text = json.dumps({"figure": os.path.basename(target), "title": heading, "sharey": sharey,
+                       "figure_legends": len(fig.legends),
+                       "axes_legends": sum(p["legend"] for p in panels), "axes": panels}, indent=1)
+    write_atomic(target[:-len(".png")] + ".json", text + "\n")
 
 
 def save(fig, target):
     """Writes the figure whole or not at all: a full disk fails in one line."""
     tmp = f"{target}.partial-{os.getpid()}"
     try:
-        fig.savefig(tmp, dpi=110, format="png")
+        fig.savefig(tmp, dpi=100, format="png")
         os.replace(tmp, target)
+        if DESCRIBE:
+            describe(fig, target)
     except OSError as e:
         fail(f"cannot write {target}: {e.strerror or e}; give --out a writable folder")
     finally:
@@ -145,7 +296,9 @@ def save(fig, target):
 
 
 def plot_vs_length(by_set, axes, out_dir):
-    """correctness-vs-length.png: a panel per task and set (three to a row), a line per cell."""
+    """correctness-vs-length.png: a panel per task and set (three to a
+    row), a line per cell (its own marker, set a little apart in length so
+    lines at 100 % stay visible), chance where the task has one."""
     others = [a for a in axes if a not in ("task", "seq_len")]
     panels = []
     for label, runs in by_set.items():
@@ -153,46 +306,58 @@ def plot_vs_length(by_set, axes, out_dir):
             panels.append((label, task, [r for r in runs if r.config["task"] == task]))
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
-    fig, grid = plt.subplots(rows, cols, figsize=(6.0 * cols, 4.6 * rows), squeeze=False, sharey=True)
+    fig, grid = plt.subplots(rows, cols, figsize=(max(6.4, 5.2 * cols), 3.9 * rows + 0.9), squeeze=False,
+                             sharey=True, layout="constrained")
     for ax in grid.flat[len(panels):]:
         ax.set_visible(False)
-    lengths = sorted({r.config["seq_len"] for _, _, rs in panels for r in rs})
+    everything = [r for _, _, rs in panels for r in rs]
+    lengths = sorted({r.config["seq_len"] for r in everything})
+    m = others.index("model")
+    keys = sorted({tuple(r.config.get(a) for a in others) for r in everything},
+                  key=lambda k: (MODEL_ORDER.get(k[m], 9), [str(v) for v in k]))
     for ax, (label, task, runs) in zip(grid.flat, panels):
         lines = defaultdict(lambda: defaultdict(list))
         for r in runs:
             lines[tuple(r.config.get(a) for a in others)][r.config["seq_len"]].append(r.correctness)
-        ordered = sorted(lines, key=lambda k: (MODEL_ORDER.get(k[others.index("model")], 9), [str(v) for v in k]))
-        for k, key in enumerate(ordered):
+        for key in sorted(lines, key=keys.index):
+            k = keys.index(key)
             points = sorted(lines[key].items())
-            x = [length for length, _ in points]
+            # A few percent apart on the log axis, centred on the length.
+            shift = 1.035 ** (k - (len(keys) - 1) / 2)
+            x = [length * shift for length, _ in points]
             q1, med, q3 = np.array([np.percentile(v, [25, 50, 75]) for _, v in points]).T
-            seeds = max(len(v) for _, v in points)
-            model = key[others.index("model")]
-            color = f"C{MODEL_ORDER.get(model, 4 + k) if len(others) == 1 else k}"
-            ax.plot(x, med, marker="o", color=color,
-                    label=f"{cell_label(key, others)} (median of {seeds} seeds)")
-            ax.fill_between(x, q1, q3, color=color, alpha=0.15)
+            model = key[m]
+            color = f"C{MODEL_ORDER.get(model, 4 + k) if len(others) == 1 else k % 10}"
+            marker = MODEL_MARKER.get(model, "v") if len(others) == 1 else "os^Dv<>ph*"[k % 10]
+            ax.plot(x, med, marker=marker, ms=6, mfc="none", mew=1.4, color=color, alpha=0.9,
+                    gid=DATA, label=cell_words(key, others))
+            ax.fill_between(x, q1, q3, color=color, alpha=0.12)
+        chance = chance_percent(task)
+        if chance is not None:
+            reference(ax, chance, f"chance {chance:g} %", "grey", "--")
         ax.set_xscale("log")
         ax.set_xticks(lengths)
         ax.get_xaxis().set_major_formatter(matplotlib.ticker.ScalarFormatter())
         ax.get_xaxis().set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax.set_ylim(0, 100)
+        ax.set_xlim(lengths[0] / 1.2, lengths[-1] * 1.2)
+        ax.set_ylim(-3, 104)
         ax.set_xlabel("sequence length")
         ax.set_title(f"{task}" + (f" ({label})" if len(by_set) > 1 else ""))
         ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
     for row in grid:
-        row[0].set_ylabel("test score, % (band: interquartile range over seeds)")
-    fig.suptitle("Long-term dependencies: correctness against sequence length")
-    fig.tight_layout()
+        row[0].set_ylabel("test score, % (median; band: interquartile range)")
+    figure_legend(fig, ncol=6)
+    title(fig, "Correctness against sequence length", what_ran(everything, axes))
     save(fig, os.path.join(out_dir, "correctness-vs-length.png"))
 
 
-def strip(by_set, keys, axes, value, ylabel, title, target, ylim=None, published=True, never=None):
+def strip(by_set, keys, axes, value, ylabel, heading, target, ylim=None, published=True, never=None,
+          chance=False):
     """One panel per cell, a column of dots per set (seeds), a bar at the median."""
     sets = list(by_set)
-    fig, grid = plt.subplots(1, len(keys), figsize=(max(4.2, 1.2 * len(sets)) * len(keys), 4.6),
-                             squeeze=False, sharey=True)
+    runs = [r for rs in by_set.values() for r in rs if cell_key(r, axes) in keys]
+    fig, grid = plt.subplots(1, len(keys), figsize=(max(4.2, 1.2 * len(sets)) * len(keys), 5.0),
+                             squeeze=False, sharey=True, layout="constrained")
     jitter = np.random.default_rng(0)
     for ax, key in zip(grid[0], keys):
         cells = {s: [r for r in by_set[s] if cell_key(r, axes) == key] for s in sets}
@@ -200,47 +365,64 @@ def strip(by_set, keys, axes, value, ylabel, title, target, ylim=None, published
             xs = [value(r) for r in cells[s]]
             if not xs:
                 continue
-            ax.scatter(k + jitter.uniform(-0.12, 0.12, len(xs)), xs, s=16, color=f"C{k}", alpha=0.8)
+            ax.scatter(k + jitter.uniform(-0.12, 0.12, len(xs)), xs, s=16, color=f"C{k % 10}", alpha=0.8)
             ax.hlines(np.median(xs), k - 0.3, k + 0.3, color="black", lw=2)
         pub = next((r.published() for s in sets for r in cells[s]), {}) if published else {}
-        for j, (name, v) in enumerate((n, v) for n, v in pub.items() if v is not None):
-            ax.axhline(v, color="grey", ls=":" if j else "--", lw=1, label=f"{name} (1 Keras run)")
-        if any(v is not None for v in pub.values()):
-            ax.legend(fontsize=7, loc="best")
+        for name, v in pub.items():
+            if v is not None:
+                reference(ax, v, f"{name}'s published run (1 Keras run)", "grey", "--" if name == "blog" else ":")
+        if chance:
+            task = next(r.config["task"] for s in sets for r in cells[s])
+            c = chance_percent(task)
+            if c is not None:
+                reference(ax, c, f"chance {c:g} %", "darkred", "-.")
         if never is not None:
-            ax.axhline(never, color="grey", ls=":", lw=1)
-            ax.text(-0.4, never, "never", fontsize=7, va="bottom", color="grey")
+            reference(ax, never, f"never: val_loss stayed >= the criterion (plotted at {never})", "grey", ":")
+            # Inside the panel whatever its width: at its left edge, clipped to it.
+            ax.text(0.01, never, "never", transform=matplotlib.transforms.blended_transform_factory(
+                ax.transAxes, ax.transData), fontsize=7, va="bottom", ha="left", color="grey", clip_on=True)
         ax.set_xticks(range(len(sets)))
         many = len(sets) > 4
         ax.set_xticklabels([f"{s}\n(n={len(cells[s])})" for s in sets], fontsize=7,
                            rotation=30 if many else 0, ha="right" if many else "center")
-        ax.set_title(cell_label(key, axes))
+        ax.set_title(cell_words(key, axes))
         if ylim:
             ax.set_ylim(*ylim)
         ax.grid(True, axis="y", alpha=0.3)
     grid[0][0].set_ylabel(ylabel)
-    fig.suptitle(title)
-    fig.tight_layout()
+    Line2D = matplotlib.lines.Line2D
+    figure_legend(fig, [Line2D([], [], ls="none", marker="o", color="grey", label="a seed (a colour per set)"),
+                        Line2D([], [], color="black", lw=2, label="median over seeds")])
+    title(fig, heading, what_ran(runs, axes))
     save(fig, target)
+
+
+def within_sets(by_set, axes):
+    """The axes that vary inside some set: a setting that only tells sets
+    apart (the init of a set of torch-init runs) is the set's, not a cell's."""
+    return [a for a in axes if a == "model" or any(
+        len({json.dumps(r.config.get(a)) for r in rs}) > 1 for rs in by_set.values())]
 
 
 def plot_strips(by_set, axes, out_dir, threshold):
     runs = [r for rs in by_set.values() for r in rs]
+    axes = within_sets(by_set, axes)
     keys = sorted({cell_key(r, axes) for r in runs},
                   key=lambda k: (MODEL_ORDER.get(k[axes.index("model")], 9), [str(v) for v in k]))
-    strip(by_set, keys, axes, lambda r: r.correctness, "test correctness, % (dots: seeds, bar: median)",
-          "Test correctness per seed", os.path.join(out_dir, "correctness-strip.png"), ylim=(0, 100))
+    strip(by_set, keys, axes, lambda r: r.correctness, "test correctness, %",
+          "Test correctness per seed", os.path.join(out_dir, "correctness-strip.png"), ylim=(-3, 104),
+          chance=True)
     learned = [k for k in keys if any(r.epochs_to_learn for r in runs if cell_key(r, axes) == k)]
     if learned:
         last = max(len(r.history) for r in runs if cell_key(r, axes) in learned)
         strip(by_set, learned, axes, lambda r: r.epochs_to_learn if r.epochs_to_learn else last + 1,
-              f"first epoch with val_loss < {threshold} (dots: seeds, bar: median)",
+              f"first epoch with val_loss < {threshold:g}",
               "End of the plateau per seed", os.path.join(out_dir, "epochs-strip.png"),
-              ylim=(0, last + 4), published=False, never=last + 1)
+              ylim=(0, last * 1.08 + 2), published=False, never=last + 1)
 
 
 def main():
-    global np, plt, matplotlib
+    global np, plt, matplotlib, DESCRIBE
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("roots", nargs="*", help="studies, or folders of sets of runs")
     p.add_argument("--sweep", action="append", default=[], help="a study folder (the same as a ROOT)")
@@ -248,7 +430,10 @@ def main():
     p.add_argument("--threshold", type=float, default=0.01, help="val_loss that counts as learned")
     p.add_argument("--strips-only", action="store_true", help="only the strip plots, no curves")
     p.add_argument("--models", help="these models only, e.g. rnn,lstm")
+    p.add_argument("--describe", action="store_true",
+                   help="also write <figure>.json beside each PNG: its title, panels, legends, reference lines")
     args = p.parse_args()
+    DESCRIBE = args.describe
     roots = args.roots + args.sweep
     if not roots:
         p.error("give a study or a folder of runs")
@@ -258,7 +443,8 @@ def main():
     matplotlib = need("matplotlib")
     matplotlib.use("Agg")
     plt = need("matplotlib.pyplot")
-    need("matplotlib.ticker")
+    for module in ("ticker", "lines", "patches", "transforms"):
+        need(f"matplotlib.{module}")
     runs = load_runs(roots, args.threshold)
     if args.models:
         runs = [r for r in runs if r.config["model"] in args.models.split(",")]
@@ -271,7 +457,7 @@ def main():
     for r in runs:
         by_set[r.set].append(r)
     for label, set_runs in ([] if args.strips_only else by_set.items()):
-        plot_curves(label, set_runs, axes, out)
+        plot_curves(label, set_runs, within_sets({label: set_runs}, axes), out, args.threshold, len(by_set) > 1)
     if "seq_len" in axes and not args.strips_only:
         plot_vs_length(by_set, axes, out)
     if len(by_set) > 1:
