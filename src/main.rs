@@ -22,18 +22,33 @@ struct Cli {
 enum Command {
     /// Train one model and write history.csv, summary.json, predictions.csv
     /// and model.safetensors to --out.
+    #[command(after_help = "Examples:\n  \
+        rnn-lab train --model lstm --seed 3 --out runs/lstm-3\n  \
+        rnn-lab train --task hs-add --seq-len 200 --model gru --lr 3e-3 --clip-norm 1\n  \
+        rnn-lab train --config runs/lstm-3/summary.json --out runs/lstm-3-again   # rerun exactly")]
     Train(TrainArgs),
     /// Train the runs of a plan file as one pack (what `sweep` runs in each
     /// child process); each run writes its own folder.
     TrainPack(TrainPackArgs),
     /// The blog's experiment: every model and seed with the blog's settings,
     /// one folder per run under --out, then a table against the blog.
+    #[command(after_help = "Examples:\n  \
+        rnn-lab reproduce --seeds 1..20 --out runs/blog          # resumes when run again\n  \
+        rnn-lab reproduce --seeds 1..20 --out runs/blog --dry-run   # what would run, and how long\n  \
+        rnn-lab reproduce --models rnn,lstm,gru --seeds 21..30 --out runs/blog   # grow it")]
     Reproduce(ReproduceArgs),
     /// A grid of runs (tasks x models x inits x lengths x seeds), N at a
     /// time, resumable, optionally one shard of it (Slurm job arrays).
+    #[command(after_help = "Examples:\n  \
+        rnn-lab sweep --tasks add-halves --models rnn,lstm,gru --seq-lens 25,50,100 --seeds 1..5 --out runs/halves\n  \
+        rnn-lab sweep --out runs/halves --seeds 6..10     # grow the same study by five seeds\n  \
+        rnn-lab sweep --out runs/halves --jobs 2 --dry-run   # the packs, and the time it will take")]
     Sweep(SweepArgs),
     /// Statistics of a sweep folder (any number of shards): aggregate.csv,
     /// aggregate.json and aggregate.md.
+    #[command(after_help = "Examples:\n  \
+        rnn-lab aggregate runs/halves\n  \
+        rnn-lab aggregate shard-a shard-b --out runs/tables --complete")]
     Aggregate(AggregateArgs),
     /// Print versions, defaults and what libtorch sees (CUDA, cuDNN, devices).
     Info {

@@ -183,12 +183,14 @@ pub fn apply_single(
 
 /// Where and how runs compute.
 #[derive(Args, Clone, Debug, Default)]
+#[command(next_help_heading = "Execution (how a run computes, not what)")]
 pub struct ExecArgs {
     /// auto (CUDA when visible), cpu, cuda or cuda:N [default: auto].
     #[arg(long)]
     pub device: Option<DeviceSpec>,
-    /// CPU threads for libtorch per run [default: 1, fastest for the blog's
-    /// small model; sweep: cores / jobs].
+    /// CPU threads for libtorch per run (a study's runs each get this many;
+    /// use --jobs for more runs at once) [default: 1, the fastest measured
+    /// for the blog's small model].
     #[arg(long)]
     pub threads: Option<usize>,
     /// What computes the recurrence: auto (a lone run: libtorch's fused op

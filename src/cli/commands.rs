@@ -34,8 +34,6 @@ pub struct TrainArgs {
     #[arg(long)]
     config: Option<PathBuf>,
     #[command(flatten)]
-    exec: ExecArgs,
-    #[command(flatten)]
     output: RunOutputArgs,
     /// Also write the initial weights to this safetensors file.
     #[arg(long)]
@@ -49,6 +47,8 @@ pub struct TrainArgs {
     save_data: Option<PathBuf>,
     #[command(flatten)]
     run: RunArgs,
+    #[command(flatten)]
+    exec: ExecArgs,
 }
 
 pub fn train(a: TrainArgs, console: &mut dyn Write) -> Result<()> {
@@ -130,19 +130,18 @@ pub fn train_pack(a: TrainPackArgs, console: &mut dyn Write) -> Result<()> {
 
 /// How a study runs (`reproduce` and `sweep` alike).
 #[derive(Args)]
+#[command(next_help_heading = "Study")]
 pub struct StudyArgs {
     /// Start from the grid in this JSON file ({"base": settings, "axes":
     /// {setting: [values]}}, or a study.json); the run flags given apply on
     /// top: a flag replaces that axis, or that fixed setting.
     #[arg(long)]
     grid: Option<PathBuf>,
-    #[command(flatten)]
-    exec: ExecArgs,
     /// Processes at once; on a GPU they share it.
     #[arg(long, default_value_t = 1)]
     jobs: usize,
     /// Runs per process, trained as one pack: auto (per model and device,
-    /// see README, Speed) or a number; 1 trains each run alone.
+    /// see docs/speed.md) or a number; 1 trains each run alone.
     #[arg(long, default_value = "auto")]
     pack: PackSize,
     /// Run only the K-th of N disjoint slices of the study [default: from
@@ -159,6 +158,8 @@ pub struct StudyArgs {
     /// Print nothing but errors.
     #[arg(long, short)]
     quiet: bool,
+    #[command(flatten)]
+    exec: ExecArgs,
 }
 
 #[derive(Args)]
@@ -168,9 +169,9 @@ pub struct ReproduceArgs {
     #[arg(long, default_value = "runs/reproduce")]
     out: PathBuf,
     #[command(flatten)]
-    study: StudyArgs,
-    #[command(flatten)]
     run: RunArgs,
+    #[command(flatten)]
+    study: StudyArgs,
 }
 
 #[derive(Args)]
@@ -180,9 +181,9 @@ pub struct SweepArgs {
     #[arg(long, default_value = "runs/sweep")]
     out: PathBuf,
     #[command(flatten)]
-    study: StudyArgs,
-    #[command(flatten)]
     run: RunArgs,
+    #[command(flatten)]
+    study: StudyArgs,
 }
 
 /// reproduce's axes: the blog's two models, one seed, its length.
@@ -269,10 +270,7 @@ fn run_study_command(
     };
     let opts = StudyOptions {
         jobs: study.jobs,
-        device: study.exec.device.unwrap_or(Execution::default().device),
-        threads: study.exec.threads,
-        kernel: study.exec.kernel.unwrap_or_default(),
-        adam_layout: study.exec.adam_layout.unwrap_or_default(),
+        execution: study.exec.apply(Execution::default()),
         shard,
         pack: study.pack,
         force: study.force,

@@ -82,7 +82,7 @@ pub struct Execution {
     pub device: DeviceSpec,
     /// CPU threads for libtorch's intra-op parallelism. One by default: the
     /// blog's model is tiny (30 units), so libtorch's per-op parallel
-    /// overhead outweighs the work it splits (see README, Speed).
+    /// overhead outweighs the work it splits (see docs/speed.md).
     pub threads: usize,
     /// What computes the recurrence (absent in older plans: auto).
     #[serde(default)]

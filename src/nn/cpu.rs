@@ -4,7 +4,7 @@
 //! bit and then apart; the record says which kind and which code a run
 //! had. (Capping the three to one instruction set with their environment
 //! variables did not make runs bit-identical across CPU kinds when it was
-//! measured; see the README, Reproducibility.)
+//! measured; see docs/reproducibility.md.)
 
 use std::{env, ffi::c_char};
 

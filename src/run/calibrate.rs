@@ -2,7 +2,8 @@
 //! few batches of a pack of K copies of one run (its data, its weights),
 //! timed after a warm-up, nothing written. `--pack auto` chooses from it.
 //! The cost is the fastest of a few rounds: another process taking the
-//! core for a moment slows a round, never speeds one up.
+//! core for a moment slows a round, never speeds one up. Rounds go on
+//! (up to nine) until the two fastest agree within 25 %.
 
 use std::time::Instant;
 
@@ -22,6 +23,18 @@ use crate::train::Stepper;
 const TIMED: i64 = 4;
 /// Timed rounds, of which the fastest counts.
 const ROUNDS: i64 = 3;
+/// More rounds while the two fastest differ by more than this share
+/// (another process took the core): up to this many rounds in all.
+pub const NOISE_BOUND: f64 = 0.25;
+const MAX_ROUNDS: i64 = 9;
+
+/// A measured cost, and whether it was steady (its two fastest rounds
+/// within `NOISE_BOUND`): only a steady cost is worth caching.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Measured {
+    pub seconds: f64,
+    pub steady: bool,
+}
 
 /// Seconds of training per run and batch for `members` copies of
 /// `config` on `device` with `execution`'s kernel and Adam.
@@ -30,7 +43,7 @@ pub fn seconds_per_run_batch(
     execution: &Execution,
     device: Device,
     members: usize,
-) -> Result<f64> {
+) -> Result<Measured> {
     let spec = ModelSpec::for_config(config);
     check_model_fits(&spec, members)?;
     // The threads each run of the study will have, not this process's.
@@ -69,11 +82,21 @@ pub fn seconds_per_run_batch(
                 Ok(start.elapsed().as_secs_f64())
             };
             run(0, TIMED)?;
-            let mut fastest = f64::INFINITY;
-            for round in 1..=ROUNDS {
-                fastest = fastest.min(run(round * TIMED, (round + 1) * TIMED)?);
+            let mut times = Vec::new();
+            let steady = |t: &mut Vec<f64>| {
+                t.sort_by(f64::total_cmp);
+                t.len() >= 2 && t[1] <= t[0] * (1.0 + NOISE_BOUND)
+            };
+            for round in 1..=MAX_ROUNDS {
+                times.push(run(round * TIMED, (round + 1) * TIMED)?);
+                if round >= ROUNDS && steady(&mut times) {
+                    break;
+                }
             }
-            Ok(fastest / (TIMED as f64 * members as f64))
+            Ok(Measured {
+                seconds: times[0] / (TIMED as f64 * members as f64),
+                steady: steady(&mut times),
+            })
         },
     )
 }

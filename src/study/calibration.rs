@@ -172,6 +172,9 @@ pub fn choose(
     let known = read_cache().remove(&key).unwrap_or_default();
     let cached = candidates.iter().all(|k| known.contains_key(k));
     let mut costs = Costs::new();
+    // Costs measured now whose rounds disagreed beyond the noise bound:
+    // used for this choice, never cached.
+    let mut noisy = Vec::new();
     for &k in &candidates {
         if super::signals() > 0 {
             bail!("interrupted while measuring --pack auto; nothing was started");
@@ -179,7 +182,12 @@ pub fn choose(
         let cost = match known.get(&k) {
             Some(&c) => c,
             None => match seconds_per_run_batch(config, execution, dev, k) {
-                Ok(c) => c,
+                Ok(m) => {
+                    if !m.steady {
+                        noisy.push(k);
+                    }
+                    m.seconds
+                }
                 // A pack too large for this machine is not a candidate.
                 Err(_) if k > 1 => continue,
                 Err(e) => {
@@ -197,7 +205,9 @@ pub fn choose(
         .map(|(k, _)| k)
         .expect("a candidate");
     if save && !cached {
-        save_costs(key, &costs);
+        let mut steady = costs.clone();
+        steady.retain(|k, _| !noisy.contains(k));
+        save_costs(key, &steady);
     }
     Ok(Choice {
         members,

@@ -27,8 +27,9 @@ use std::{
 
 use anyhow::{bail, Result};
 
-use crate::config::{AdamLayout, DeviceSpec, Execution, Kernel};
+use crate::config::Execution;
 use crate::nn::device;
+use crate::run::calibrate;
 use crate::store::console::Console;
 use grid::Grid;
 use packing::PackSize;
@@ -44,11 +45,8 @@ pub const MAX_JOBS: usize = 1024;
 #[derive(Clone, Debug)]
 pub struct StudyOptions {
     pub jobs: usize,
-    pub device: DeviceSpec,
-    /// Threads per process; None picks cores / jobs (at least 1).
-    pub threads: Option<usize>,
-    pub kernel: Kernel,
-    pub adam_layout: AdamLayout,
+    /// How each child computes: the same defaults as `train` (one thread).
+    pub execution: Execution,
     pub shard: Shard,
     /// Runs per child process.
     pub pack: PackSize,
@@ -101,15 +99,9 @@ pub fn run_study(
     if !(1..=MAX_JOBS).contains(&opts.jobs) {
         bail!("--jobs must be between 1 and {MAX_JOBS}, got {}", opts.jobs);
     }
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let execution = Execution {
-        device: opts.device,
-        threads: opts.threads.unwrap_or((cores / opts.jobs).max(1)),
-        kernel: opts.kernel,
-        adam_layout: opts.adam_layout,
-    };
+    let execution = opts.execution;
     execution.validate()?;
-    let dev = device::resolve(opts.device)?;
+    let dev = device::resolve(execution.device)?;
     let study = prepare(grid, dir, opts.dry_run)?;
     let queue = queue(&study, opts.shard, opts.force)?;
     let (packs, choices) = packs(&queue.todo, opts.pack, &execution, dev, !opts.dry_run)?;
@@ -120,7 +112,7 @@ pub fn run_study(
             &queue,
             packs.len(),
             opts,
-            device::announce(opts.device, dev),
+            device::announce(execution.device, dev),
             execution,
         ));
         for (shape, choice) in &choices {
@@ -129,6 +121,14 @@ pub fn run_study(
     }
     if opts.dry_run {
         console.print(&dry_run_listing(&packs));
+        let seconds = dry_run_estimate(&packs, &choices, opts.jobs, &execution, dev)?;
+        console.print(&format!(
+            "estimated training time: ~{} on this machine ({} process(es) at a time; \
+             from the measured cost of a batch per run at each pack size, times the batches \
+             and epochs of every pack; evaluation and start-up add a little)\n",
+            progress::duration(seconds),
+            opts.jobs
+        ));
         return Ok(Outcome {
             in_shard: queue.in_shard,
             skipped: queue.done,
@@ -162,11 +162,14 @@ pub fn run_study(
     let rows = tables::refresh(dir)?;
     if !opts.quiet {
         console.print(&format!("\n{}", tables::console_table(&rows)));
+        // The binary as it was called (`target/release/rnn-lab` from a
+        // clone): `rnn-lab` is on PATH only after `cargo install --path .`.
+        let exe = std::env::args().next().unwrap_or_else(|| "rnn-lab".into());
         console.print(&format!(
             "\nin {}: aggregate.md, runs.csv, curves.csv; next:\n  \
-             rnn-lab aggregate {0}      # the statistics again (--val-threshold)\n  \
+             {exe} aggregate {0}      # the statistics again (--val-threshold)\n  \
              scripts/plot.py {0}        # curves, and correctness against length\n  \
-             scripts/compare.py {0}     # which differences are real\n",
+             scripts/compare.py {0}     # which differences are real (--by model, length, ...)\n",
             dir.display()
         ));
     }
@@ -195,6 +198,42 @@ fn header(
         opts.jobs,
         e.threads,
     )
+}
+
+/// How long the packs will train: `--pack auto`'s measured costs where it
+/// measured the size, else each shape and size measured now (a few
+/// batches each).
+fn dry_run_estimate(
+    packs: &[Vec<grid::RunSpec>],
+    choices: &[(String, calibration::Choice)],
+    jobs: usize,
+    execution: &Execution,
+    dev: tch::Device,
+) -> Result<f64> {
+    let shape = |c: &crate::config::TrainConfig| format!("{} {} at {}", c.task, c.model, c.seq_len);
+    let mut known: std::collections::BTreeMap<(String, usize), f64> = choices
+        .iter()
+        .flat_map(|(label, choice)| {
+            let prefix = label.split(" (").next().unwrap_or_default().to_owned();
+            choice
+                .costs
+                .iter()
+                .map(move |(k, c)| ((prefix.clone(), *k), *c))
+        })
+        .collect();
+    queue::estimate(packs, jobs, |pack| {
+        let key = (shape(&pack[0].config), pack.len());
+        if let Some(c) = known.get(&key) {
+            return Ok(*c);
+        }
+        if signals() > 0 {
+            bail!("interrupted while estimating the study's time; nothing was started");
+        }
+        let measured =
+            calibrate::seconds_per_run_batch(&pack[0].config, execution, dev, pack.len())?;
+        known.insert(key, measured.seconds);
+        Ok(measured.seconds)
+    })
 }
 
 /// `--dry-run`: every pack that would start, one line each.

@@ -103,6 +103,28 @@ fn differences(found: &TrainConfig, listed: &TrainConfig) -> String {
 /// of run, and why that size), for the header.
 pub type Packing = (Vec<Vec<RunSpec>>, Vec<(String, Choice)>);
 
+/// Seconds a study's packs will train, `jobs` at a time, from the measured
+/// cost of a batch per run in a pack of each size (`cost(pack)`): each
+/// pack's batches x epochs, the packs given to the first free process in
+/// order, as the scheduler does. Evaluation and start-up are not counted.
+pub fn estimate(
+    packs: &[Vec<RunSpec>],
+    jobs: usize,
+    mut cost: impl FnMut(&[RunSpec]) -> Result<f64>,
+) -> Result<f64> {
+    let mut free_at = vec![0.0f64; jobs.max(1)];
+    for pack in packs {
+        let c = &pack[0].config;
+        let seconds = cost(pack)? * pack.len() as f64 * (c.batches_per_epoch() * c.epochs) as f64;
+        let slot = free_at
+            .iter_mut()
+            .min_by(|a, b| a.total_cmp(b))
+            .expect("one process at least");
+        *slot += seconds;
+    }
+    Ok(free_at.into_iter().fold(0.0, f64::max))
+}
+
 /// The runs to do in packs: runs that can share a step, in the study's
 /// order, at most `pack` a pack, or for `auto` the size measured cheapest
 /// per run for their shape (each choice returned, for the header).
