@@ -173,3 +173,83 @@ fn help_fits_the_terminal_puts_the_run_settings_first_and_ends_in_examples() {
         }
     }
 }
+
+#[test]
+fn a_grid_file_names_only_what_differs_from_the_defaults() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("grid.json");
+    std::fs::write(
+        &file,
+        r#"{"base": {"samples": 240, "fit_rows": 200, "units": 8, "epochs": 1}, "axes": {"seed": [1, 2]}}"#,
+    )
+    .unwrap();
+    let dir = tmp.path().join("study");
+    let text = run_ok(&[
+        "sweep",
+        "--grid",
+        s(&file),
+        "--out",
+        s(&dir),
+        "--pack",
+        "1",
+        "--dry-run",
+    ]);
+    assert!(text.contains("2 runs (2 new)"), "{text}");
+    std::fs::write(&file, r#"{"base": {"epochz": 1}, "axes": {"seed": [1]}}"#).unwrap();
+    let (ok, _, err) = run(&["sweep", "--grid", s(&file), "--out", s(&dir), "--dry-run"]);
+    assert!(!ok && err.contains("unknown field `epochz`"), "{err}");
+}
+
+#[test]
+fn runs_csv_tells_a_started_run_from_a_missing_one_and_the_table_leaves_an_unstarted_cell_blank() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("study");
+    let mut args = study_args(&dir);
+    args.extend(["--shard", "1/2"].map(String::from));
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let first = run_ok(&args);
+    // Shard 2's run (the GRU) has not begun: its cell has nothing to say.
+    let gru = first
+        .lines()
+        .find(|l| l.starts_with("gru "))
+        .unwrap_or_else(|| panic!("no gru row:\n{first}"));
+    assert_eq!(
+        gru.split_whitespace().collect::<Vec<_>>(),
+        ["gru", "0", "–", "–", "–"],
+        "{first}"
+    );
+    assert!(first.contains("learned  epochs to learn"), "{first}");
+    // run, status and epochs_run of every row of runs.csv.
+    let status = || -> Vec<String> {
+        let rows = csv_rows(&dir.join("runs.csv"));
+        let col = rows[0].iter().position(|c| c == "status").unwrap();
+        assert_eq!(rows[0][col + 1], "epochs_run");
+        rows[1..]
+            .iter()
+            .map(|r| format!("{} {} {}", r[0], r[col], r[col + 1]))
+            .collect()
+    };
+    assert_eq!(
+        status(),
+        [
+            "multiply-rnn-keras-len5-seed1 finished 3",
+            "multiply-gru-keras-len5-seed1 missing "
+        ]
+    );
+    // The GRU's folder as a cut-off (or running) run leaves it.
+    let gru_dir = dir.join("multiply-gru-keras-len5-seed1");
+    std::fs::create_dir_all(&gru_dir).unwrap();
+    std::fs::write(
+        gru_dir.join("history.csv"),
+        "epoch,loss,val_loss,seconds,train_seconds\n0,0.5,0.5,0.1,0.1\n1,0.4,0.4,0.1,0.1\n",
+    )
+    .unwrap();
+    run_ok(&args);
+    assert_eq!(
+        status(),
+        [
+            "multiply-rnn-keras-len5-seed1 finished 3",
+            "multiply-gru-keras-len5-seed1 started 2"
+        ]
+    );
+}

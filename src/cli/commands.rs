@@ -243,8 +243,16 @@ fn study_grid(
 fn read_grid(path: &Path) -> Result<Grid> {
     let text = std::fs::read_to_string(path)
         .with_context(|| format!("cannot read --grid {}", path.display()))?;
-    if let Ok(grid) = serde_json::from_str::<Grid>(&text) {
-        return Ok(grid);
+    if let Ok(serde_json::Value::Object(mut file)) = serde_json::from_str(&text) {
+        // A grid's base names only what differs from the defaults.
+        if let (Some(Value::Object(given)), true) = (file.get("base"), file.contains_key("axes")) {
+            let mut base = json_map(serde_json::to_value(TrainConfig::default())?);
+            base.extend(given.clone());
+            file.insert("base".into(), Value::Object(base));
+            let grid: Grid = serde_json::from_value(Value::Object(file))
+                .with_context(|| format!("--grid {}", path.display()))?;
+            return Ok(grid);
+        }
     }
     let manifest: Manifest = serde_json::from_str(&text).with_context(|| {
         format!(

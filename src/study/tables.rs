@@ -9,6 +9,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::aggregate::{self, CellStats};
+use super::progress::history_rows;
 use super::read::{read_study, StudyRuns};
 use crate::config::{value_text, TrainConfig};
 use crate::stats::DEFAULT_VAL_THRESHOLD;
@@ -53,7 +54,8 @@ pub fn curves_csv(study: &StudyRuns) -> Result<Vec<u8>> {
     Ok(w.into_inner()?)
 }
 
-/// runs.csv: `run`, the axes, `status` (finished or missing) and the final
+/// runs.csv: `run`, the axes, `status` (finished; started: training now or
+/// cut off, with its epochs so far; missing: not begun) and the final
 /// numbers of the finished ones.
 pub fn runs_csv(study: &StudyRuns, threshold: f64) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
@@ -100,8 +102,16 @@ pub fn runs_csv(study: &StudyRuns, threshold: f64) -> Result<Vec<u8>> {
                 ]);
             }
             None => {
-                line.push("missing".into());
-                line.extend(std::iter::repeat_n(String::new(), 11));
+                // Training now, or cut off (it restarts on resume): its
+                // epochs so far; not begun: missing.
+                let epochs = history_rows(&study.dir.join(&run.name));
+                line.push(if epochs > 0 { "started" } else { "missing" }.into());
+                line.push(if epochs > 0 {
+                    epochs.to_string()
+                } else {
+                    String::new()
+                });
+                line.extend(std::iter::repeat_n(String::new(), 10));
             }
         }
         w.write_record(&line)?;
@@ -140,7 +150,15 @@ pub fn console_table(rows: &[CellStats]) -> String {
         .collect();
     let mut table: Vec<Vec<String>> = Vec::new();
     let mut header: Vec<String> = shown.iter().map(|&i| keys(first)[i].0.clone()).collect();
-    header.extend(["n", "correctness median [IQR]", "learned", "epochs"].map(String::from));
+    header.extend(
+        [
+            "n",
+            "correctness median [IQR]",
+            "learned",
+            "epochs to learn",
+        ]
+        .map(String::from),
+    );
     let published = rows.iter().any(|r| r.published.is_some());
     if published {
         header.push("blog / textbook".into());
@@ -158,13 +176,19 @@ pub fn console_table(rows: &[CellStats]) -> String {
                 format!("{:.2} [{:.1}, {:.1}] %", c.median, c.q1, c.q3)
             }
         }));
-        line.push(format!("{}/{}", r.stats.learned, r.stats.runs));
-        line.push(
-            r.stats
-                .epochs_to_threshold
-                .as_ref()
-                .map_or("never".into(), |e| format!("{}", e.median)),
-        );
+        // A cell with no finished run yet has nothing learned or not.
+        let (learned, epochs) = match r.stats.runs {
+            0 => ("–".to_string(), "–".to_string()),
+            n => (
+                format!("{}/{n}", r.stats.learned),
+                r.stats
+                    .epochs_to_threshold
+                    .as_ref()
+                    .map_or("never".into(), |e| format!("{}", e.median)),
+            ),
+        };
+        line.push(learned);
+        line.push(epochs);
         if published {
             let p = |x: Option<f64>| x.map_or("–".into(), |v| format!("{v:.2}"));
             line.push(
