@@ -106,7 +106,7 @@ fn a_dry_run_says_how_long_the_study_will_take() {
     ));
     let line = text
         .lines()
-        .find(|l| l.starts_with("estimated training time: ~"))
+        .find(|l| l.starts_with("estimated training time: "))
         .unwrap_or_else(|| panic!("no estimate in:\n{text}"));
     assert!(
         line.contains(" on this machine (2 process(es) at a time; "),

@@ -216,7 +216,7 @@ fn dry_run_lists_the_packs_and_what_is_done_and_writes_nothing() {
         "  process 2: pack of 2: multiply-lstm-keras-len6-seed2, multiply-lstm-keras-len6-seed3\n"
     ));
     assert!(
-        text.ends_with("dry run: nothing was started or written\n"),
+        text.contains("\ndry run: nothing was started or written\nestimated training time: "),
         "{text}"
     );
     assert_eq!(

@@ -122,11 +122,14 @@ pub fn run_study(
     if opts.dry_run {
         console.print(&dry_run_listing(&packs));
         let seconds = dry_run_estimate(&packs, &choices, opts.jobs, &execution, dev)?;
+        let about = match seconds {
+            s if s < 1.0 => "under a second".to_string(),
+            s => format!("~{}", progress::duration(s)),
+        };
         console.print(&format!(
-            "estimated training time: ~{} on this machine ({} process(es) at a time; \
+            "estimated training time: {about} on this machine ({} process(es) at a time; \
              from the measured cost of a batch per run at each pack size, times the batches \
              and epochs of every pack; evaluation and start-up add a little)\n",
-            progress::duration(seconds),
             opts.jobs
         ));
         return Ok(Outcome {
