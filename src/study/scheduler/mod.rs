@@ -102,7 +102,7 @@ pub fn schedule<L: Launcher>(
     let mut next = packs.into_iter();
     let baseline = (s.interrupts)();
     let (mut stopping_said, mut last_status) = (false, Instant::now());
-    let mut stopped_at: Option<Instant> = None;
+    let (mut stopped_at, mut killed): (Option<Instant>, bool) = (None, false);
     loop {
         let interrupts = (s.interrupts)() - baseline;
         if interrupts == 0 {
@@ -126,8 +126,9 @@ pub fn schedule<L: Launcher>(
                     running.iter().for_each(|r| launcher.stop(&r.child));
                     Instant::now()
                 });
-                if first.elapsed() >= KILL_AFTER {
+                if !killed && first.elapsed() >= KILL_AFTER {
                     running.iter().for_each(|r| launcher.kill(&r.child));
+                    killed = true;
                 }
             }
         }
