@@ -35,17 +35,19 @@ pub enum Task {
     Order,
 }
 
-/// The recurrent cell of the stack.
+/// The recurrent cell of the stack: a keyword only; what each cell is
+/// lives in `nn::cells`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Cell {
-    /// Elman RNN with tanh (Keras SimpleRNN).
     Rnn,
-    /// Elman RNN with ReLU, recurrent kernel started at the identity (Le et
-    /// al. 2015's IRNN).
     Irnn,
     Lstm,
     Gru,
+    Indrnn,
+    Mingru,
+    Minlstm,
+    Lru,
 }
 
 /// How the initial weights are drawn.
@@ -167,7 +169,8 @@ macro_rules! keyword_enum {
 
 keyword_enum!(Task, "task", Multiply => "multiply", Add => "add", AddHalves => "add-halves", HsAdd => "hs-add",
     HsMultiply => "hs-multiply", Copy => "copy", Order => "order");
-keyword_enum!(Cell, "model", Rnn => "rnn", Irnn => "irnn", Lstm => "lstm", Gru => "gru");
+keyword_enum!(Cell, "model", Rnn => "rnn", Irnn => "irnn", Lstm => "lstm", Gru => "gru",
+    Indrnn => "indrnn", Mingru => "mingru", Minlstm => "minlstm", Lru => "lru");
 keyword_enum!(InitScheme, "init", Keras => "keras", Torch => "torch");
 keyword_enum!(AdamKind, "adam", Torch => "torch", Keras => "keras");
 keyword_enum!(AdamLayout, "adam layout", Flat => "flat", PerTensor => "per-tensor");
@@ -216,7 +219,7 @@ mod tests {
         assert_eq!("add".parse::<Task>().unwrap(), Task::Add);
         assert_eq!(
             "transformer".parse::<Cell>().unwrap_err(),
-            "unknown model 'transformer' (expected one of: rnn, irnn, lstm, gru)"
+            "unknown model 'transformer' (expected one of: rnn, irnn, lstm, gru, indrnn, mingru, minlstm, lru)"
         );
         assert_eq!("cuda".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(0));
         assert_eq!("cuda:3".parse::<DeviceSpec>().unwrap(), DeviceSpec::Cuda(3));

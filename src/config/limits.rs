@@ -3,7 +3,7 @@
 
 use anyhow::{bail, Result};
 
-use super::{Execution, ModelSpec, TrainConfig};
+use super::{Execution, TrainConfig};
 
 /// Upper limits: far beyond any sensible experiment, low enough that
 /// libtorch and the allocator fail with a message, not a panic.
@@ -15,7 +15,8 @@ pub const MAX_THREADS: usize = 4096;
 pub const MAX_LR: f64 = 1e30;
 /// Values in one generated data set (rows x steps x 2 features), about 8 GiB of f32.
 pub const MAX_DATA_VALUES: i64 = 1 << 31;
-/// Weights of one model, about 4 GiB of f32 before gradients and Adam's moments.
+/// Weights of one model, about 4 GiB of f32 before gradients and Adam's moments
+/// (checked by `nn::ModelSpec::check_size`, which knows each cell's parameters).
 pub const MAX_PARAMETERS: i64 = 1 << 30;
 
 impl TrainConfig {
@@ -67,16 +68,6 @@ impl TrainConfig {
         }
         within("units", self.units, 1, MAX_UNITS)?;
         within("layers", self.layers, 1, MAX_LAYERS)?;
-        let parameters = ModelSpec::for_config(self).parameter_count();
-        if parameters > MAX_PARAMETERS {
-            bail!(
-                "units {} x layers {} make {} weights (at most {}); lower units or layers",
-                self.units,
-                self.layers,
-                parameters,
-                MAX_PARAMETERS
-            );
-        }
         within("batch_size", self.batch_size, 1, i64::MAX)?;
         within("epochs", self.epochs, 1, MAX_EPOCHS)?;
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= MAX_LR) {
@@ -226,14 +217,6 @@ mod tests {
                     ..d()
                 },
                 "layers must be at most 256",
-            ),
-            (
-                TrainConfig {
-                    units: 16_384,
-                    layers: 256,
-                    ..d()
-                },
-                "lower units or layers",
             ),
         ]);
     }

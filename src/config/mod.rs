@@ -6,7 +6,6 @@
 mod keywords;
 mod limits;
 mod seeds;
-mod shape;
 mod task;
 
 use serde::{Deserialize, Serialize};
@@ -15,8 +14,7 @@ pub(crate) use keywords::serde_as_text;
 pub use keywords::{AdamKind, AdamLayout, Cell, DeviceSpec, InitScheme, Kernel, Task};
 pub use limits::*;
 pub use seeds::parse_seeds;
-pub use shape::{ModelSpec, Param, Role};
-pub use task::{catalogue, CellInfo, Loss, Readout, Score, TaskInfo, TaskShape};
+pub use task::{catalogue, Loss, Readout, Score, TaskInfo, TaskShape};
 
 /// What defines one training run: the task, the data, the model, the
 /// optimiser and the seed. How it is executed (device, threads, console)

@@ -5,7 +5,7 @@
 
 use serde::Serialize;
 
-use super::keywords::{Cell, Task};
+use super::keywords::Task;
 
 /// Where a task's network gives its answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -153,16 +153,9 @@ pub struct TaskInfo {
     pub min_seq_len: i64,
 }
 
-/// A cell as `rnn-lab info --json` lists it.
-#[derive(Clone, Debug, Serialize)]
-pub struct CellInfo {
-    pub name: &'static str,
-    pub description: &'static str,
-}
-
-/// Every task and cell, for `info`.
-pub fn catalogue() -> (Vec<TaskInfo>, Vec<CellInfo>) {
-    let tasks = Task::all()
+/// Every task, for `info`.
+pub fn catalogue() -> Vec<TaskInfo> {
+    Task::all()
         .iter()
         .map(|&t| {
             let shape = t.shape();
@@ -178,18 +171,5 @@ pub fn catalogue() -> (Vec<TaskInfo>, Vec<CellInfo>) {
                 min_seq_len: t.min_seq_len().0,
             }
         })
-        .collect();
-    let cells = Cell::all()
-        .iter()
-        .map(|&c| CellInfo {
-            name: c.name(),
-            description: match c {
-                Cell::Rnn => "Elman RNN with tanh (Keras SimpleRNN, nn.RNN)",
-                Cell::Irnn => "Elman RNN with ReLU from an identity recurrent kernel and zero biases (Le et al. 2015)",
-                Cell::Lstm => "LSTM (Hochreiter & Schmidhuber 1997, with forget gate)",
-                Cell::Gru => "GRU (Cho et al. 2014; PyTorch's and Keras's reset_after form)",
-            },
-        })
-        .collect();
-    (tasks, cells)
+        .collect()
 }

@@ -5,8 +5,9 @@ use anyhow::{bail, Result};
 use serde::Serialize;
 use tch::{Cuda, Device};
 
+use super::cells::{self, CellInfo};
 use super::cpu;
-use crate::config::{catalogue, CellInfo, DeviceSpec, Execution, TaskInfo, TrainConfig};
+use crate::config::{catalogue, DeviceSpec, Execution, TaskInfo, TrainConfig};
 use crate::store::CpuRecord;
 use crate::store::Versions;
 
@@ -89,7 +90,7 @@ pub struct Environment {
 
 pub fn environment() -> Environment {
     let auto = resolve(DeviceSpec::Auto).unwrap_or(Device::Cpu);
-    let (tasks, cells) = catalogue();
+    let (tasks, cells) = (catalogue(), cells::catalogue());
     Environment {
         versions: versions(auto),
         cuda_available: Cuda::is_available(),

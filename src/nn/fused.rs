@@ -1,32 +1,26 @@
-//! The network of one member on libtorch's own fused recurrent ops
-//! (`nn::lstm` and `nn::gru` through tch, oneDNN on the CPU and cuDNN on
-//! CUDA, and the Elman RNN on `rnn_tanh`), then `Linear(units, 1)` on the
-//! last layer's output at the last step (Keras's return_sequences=False).
+//! The network of one member on libtorch's own fused recurrent op, where
+//! its cell has one (`nn::lstm` and `nn::gru` through tch, oneDNN on the
+//! CPU and cuDNN on CUDA, and the Elman RNN on `rnn_tanh`), then the head
+//! `Linear(units, outputs)` on the read outputs.
 
 use std::collections::HashMap;
 
 use anyhow::{Context, Result};
-use tch::nn::{self, RNN};
+use tch::nn;
 use tch::{Device, Tensor};
 
-use super::elman::ElmanRnn;
+use super::cells::FusedStack;
 use super::network::{Network, Read};
+use super::shape::ModelSpec;
 use super::weights::Weights;
-use crate::config::{Cell, ModelSpec};
-
-#[derive(Debug)]
-enum Stack {
-    Rnn(ElmanRnn),
-    Lstm(nn::LSTM),
-    Gru(nn::GRU),
-}
+use crate::config::Kernel;
 
 /// One member: the recurrent stack and the head, in its own var store.
 #[derive(Debug)]
 pub struct FusedModel {
     pub spec: ModelSpec,
     vs: nn::VarStore,
-    stack: Stack,
+    stack: Box<dyn FusedStack>,
     head_weight: Tensor,
     head_bias: Tensor,
 }
@@ -39,28 +33,16 @@ impl FusedModel {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let zero = nn::Init::Const(0.0);
-        let config = nn::RNNConfig {
-            num_layers: spec.layers,
-            batch_first: true,
-            w_ih_init: zero,
-            w_hh_init: zero,
-            b_ih_init: Some(zero),
-            b_hh_init: Some(zero),
-            ..Default::default()
-        };
-        let rnn = &root / "rnn";
         let (input, units) = (spec.input_size, spec.units);
-        let stack = match spec.cell {
-            Cell::Rnn | Cell::Irnn => Stack::Rnn(ElmanRnn::new(
-                &rnn,
-                input,
-                units,
-                spec.layers,
-                spec.cell == Cell::Irnn,
-            )),
-            Cell::Lstm => Stack::Lstm(nn::lstm(&rnn, input, units, config)),
-            Cell::Gru => Stack::Gru(nn::gru(&rnn, input, units, config)),
-        };
+        let stack = spec
+            .def()
+            .libtorch(&(&root / "rnn"), input, units, spec.layers)
+            .with_context(|| {
+                format!(
+                    "libtorch has no op for the {}; use --kernel composed",
+                    spec.cell
+                )
+            })?;
         let head = &root / "head";
         let head_weight = head.var("weight", &[spec.output_size, units], zero);
         let head_bias = head.var("bias", &[spec.output_size], zero);
@@ -103,11 +85,7 @@ impl FusedModel {
 
     /// `x`: `[batch, steps, features]` → the head on the read outputs.
     fn forward_one(&self, x: &Tensor, read: &Read) -> Tensor {
-        let output = match &self.stack {
-            Stack::Rnn(m) => m.seq(x).0,
-            Stack::Lstm(m) => m.seq(x).0,
-            Stack::Gru(m) => m.seq(x).0,
-        };
+        let output = self.stack.seq(x);
         read.pick(&output.unsqueeze(0))
             .squeeze_dim(0)
             .linear(&self.head_weight, Some(&self.head_bias))
@@ -139,8 +117,8 @@ impl Network for FusedModel {
             .collect()
     }
 
-    fn kernel(&self) -> &'static str {
-        "libtorch"
+    fn kernel(&self) -> Kernel {
+        Kernel::Libtorch
     }
 }
 
@@ -149,7 +127,7 @@ mod tests {
     use tch::Kind;
 
     use super::*;
-    use crate::config::InitScheme;
+    use crate::config::{Cell, InitScheme};
     use crate::nn::init::draw_weights;
     use crate::nn::seed::rng_lock;
 
@@ -219,6 +197,7 @@ mod tests {
             layers: 1,
             init: InitScheme::Torch,
             output_size: 1,
+            steps: 6,
         };
         let m = model(s, 2);
         let v = m.vs.variables();

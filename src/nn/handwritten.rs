@@ -1,59 +1,57 @@
 //! The packed model's weights with the recurrence's backward written by
-//! hand (`manual`): the Elman RNN and the GRU for K >= 1 members. Autograd
-//! sees only the head, on a leaf standing for the last layer's last
-//! output; `backward` carries the loss's gradient at that leaf down the
-//! layers by hand and hands each weight its gradient.
+//! hand, for the cells that have one (`cells::HandWritten`: the Elman RNN
+//! and the GRU), K >= 1 members. Autograd sees only the head, on a leaf
+//! standing for the last layer's outputs; `backward` carries the loss's
+//! gradient at that leaf down the layers by hand and hands each weight its
+//! gradient.
 
+use std::any::Any;
 use std::cell::RefCell;
 
-use anyhow::{ensure, Result};
+use anyhow::{Context, Result};
 use tch::{nn, Device, Kind, Tensor};
 
-use super::manual::{self, LayerWeights, OutputGrad, Tape};
+use super::cells::handwritten::OutputGrad;
+use super::cells::HandWritten as Backward;
 use super::network::{head, Network, Read};
-use super::packed::PackedModel;
+use super::packed::{PackedModel, Weight};
+use super::shape::ModelSpec;
 use super::weights::Weights;
-use crate::config::ModelSpec;
+use crate::config::Kernel;
 
 /// What one training forward left for its backward.
 struct Taped {
-    tapes: Vec<Tape>,
-    /// The leaf autograd saw: the last layer's last output `[K, B, H]`.
+    tapes: Vec<Box<dyn Any>>,
+    /// The leaf autograd saw: the last layer's last output `[K, B, H]`, or
+    /// every step's (`[K, L, B, H]`).
     last: Tensor,
 }
 
 pub struct HandWritten {
     packed: PackedModel,
+    cell: &'static dyn Backward,
     taped: RefCell<Option<Taped>>,
 }
 
 impl HandWritten {
     pub fn new(specs: &[ModelSpec], weights: &[Weights], device: Device) -> Result<HandWritten> {
-        ensure!(
-            manual::supports(specs[0].cell),
-            "no hand-written backward for the {}; use --kernel libtorch or composed",
-            specs[0].cell
-        );
+        let cell = specs[0].def().handwritten().with_context(|| {
+            format!(
+                "no hand-written backward for the {}; use --kernel libtorch or composed",
+                specs[0].cell
+            )
+        })?;
         Ok(HandWritten {
             packed: PackedModel::new(specs, weights, device)?,
+            cell,
             taped: RefCell::new(None),
         })
     }
 }
 
-/// A layer's weights, `b_hh` masked where Keras has none.
-fn layer_weights<'a>(
-    w_ih: &'a Tensor,
-    w_hh: &'a Tensor,
-    b_ih: &'a Tensor,
-    b_hh: &'a Tensor,
-) -> LayerWeights<'a> {
-    LayerWeights {
-        w_ih,
-        w_hh,
-        b_ih,
-        b_hh,
-    }
+/// A layer's weights as the recurrence reads them (masked).
+fn values(layer: &[Weight]) -> Vec<Tensor> {
+    layer.iter().map(Weight::value).collect()
 }
 
 impl Network for HandWritten {
@@ -62,16 +60,13 @@ impl Network for HandWritten {
     }
 
     fn forward(&self, x: &Tensor, read: &Read) -> Tensor {
-        let (layers, head_weight, head_bias, mask) = self.packed.parts();
-        let cell = self.packed.shape.cell;
+        let (layers, head_weight, head_bias) = self.packed.parts();
         let steps = x.size()[2];
         let mut tapes = Vec::with_capacity(layers.len());
         let top = tch::no_grad(|| {
             let mut input = x.transpose(1, 2).contiguous();
             for layer in layers {
-                let b_hh = layer.b_hh.unsqueeze(1) * mask;
-                let w = layer_weights(&layer.w_ih, &layer.w_hh, &layer.b_ih, &b_hh);
-                let (h, tape) = manual::forward(cell, &w, &input);
+                let (h, tape) = self.cell.forward(&values(layer), &input);
                 tapes.push(tape);
                 input = h;
             }
@@ -102,7 +97,7 @@ impl Network for HandWritten {
             .borrow_mut()
             .take()
             .expect("a training forward before backward");
-        let (layers, _, _, mask) = self.packed.parts();
+        let (layers, _, _) = self.packed.parts();
         let surrogate = tch::no_grad(|| {
             let grad = last.grad();
             let mut d_out = match grad.dim() {
@@ -111,18 +106,18 @@ impl Network for HandWritten {
             };
             let mut terms = Vec::new();
             for (i, (layer, tape)) in layers.iter().zip(&tapes).enumerate().rev() {
-                let b_hh = layer.b_hh.unsqueeze(1) * mask;
-                let w = layer_weights(&layer.w_ih, &layer.w_hh, &layer.b_ih, &b_hh);
-                let g = manual::backward(&w, tape, &d_out, i > 0);
-                // Members whose bias_hh Keras lacks get none of its gradient.
-                let b_hh_grad = g.b_hh * mask.squeeze_dim(2);
-                terms.extend([
-                    (layer.w_ih.shallow_clone(), g.w_ih),
-                    (layer.w_hh.shallow_clone(), g.w_hh),
-                    (layer.b_ih.shallow_clone(), g.b_ih),
-                    (layer.b_hh.shallow_clone(), b_hh_grad),
-                ]);
-                if let Some(input) = g.input {
+                let (grads, input) =
+                    self.cell
+                        .backward(&values(layer), tape.as_ref(), &d_out, i > 0);
+                for (w, g) in layer.iter().zip(grads) {
+                    // Members that do not train a weight get none of its gradient.
+                    let g = match &w.mask {
+                        Some(mask) => g * mask,
+                        None => g,
+                    };
+                    terms.push((w.var.shallow_clone(), g));
+                }
+                if let Some(input) = input {
                     d_out = OutputGrad::Every(input);
                 }
             }
@@ -146,8 +141,12 @@ impl Network for HandWritten {
         self.packed.member_weights(k)
     }
 
-    fn kernel(&self) -> &'static str {
-        "handwritten"
+    fn kernel(&self) -> Kernel {
+        Kernel::Handwritten
+    }
+
+    fn constrain(&self) {
+        self.packed.constrain();
     }
 }
 

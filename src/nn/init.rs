@@ -1,104 +1,45 @@
 //! The initial weights of a network, drawn on the CPU from the seed's init
-//! stream (so every device starts alike): Keras's scheme (glorot_uniform,
-//! orthogonal recurrent kernels, the LSTM forget bias) or PyTorch's own
-//! defaults, drawn exactly as `nn.RNN/LSTM/GRU` and `nn.Linear` draw them.
-//! The IRNN is its initialisation, under either scheme: Le et al. 2015
-//! (3): "the recurrent weight matrix initialized to the identity matrix
-//! and biases to zero", the other weights (input kernels, head) from a
-//! Gaussian of standard deviation 0.001.
+//! stream (so every device starts alike), in PyTorch's parameter order:
+//! each layer as its cell draws it under the run's scheme (`cells`), then
+//! the head (Keras's Dense or PyTorch's nn.Linear, unless the cell's paper
+//! fixes it, as the IRNN's does).
 
-use tch::{Device, Kind, Tensor};
-
+use super::cells;
 use super::seed::{rng_lock, seed_stream, Stream};
+use super::shape::ModelSpec;
 use super::weights::Weights;
-use crate::config::{Cell, InitScheme, ModelSpec, Param, Role};
-
-/// Le et al.'s standard deviation of the IRNN's input and output weights.
-const IRNN_STD: f64 = 0.001;
 
 /// Draws every parameter of `spec` from `seed`'s init stream, in PyTorch's
 /// parameter order (the order the PyTorch reference draws them in).
 pub fn draw_weights(spec: &ModelSpec, seed: u64) -> Weights {
     let _rng = rng_lock();
     tch::manual_seed(seed_stream(seed, Stream::Init));
-    spec.parameters()
-        .into_iter()
-        .map(|p| {
-            let value = draw(spec, &p);
-            (p.name, value)
-        })
-        .collect()
-}
-
-/// The initial value of one parameter under the spec's scheme.
-fn draw(spec: &ModelSpec, p: &Param) -> Tensor {
-    let cpu = (Kind::Float, Device::Cpu);
-    let uniform = |bound: f64| Tensor::empty(p.shape.as_slice(), cpu).uniform_(-bound, bound);
-    let h = spec.units as f64;
-    if spec.cell == Cell::Irnn {
-        return match p.role {
-            Role::RecurrentKernel => Tensor::eye(spec.units, cpu),
-            Role::InputKernel | Role::HeadWeight => {
-                Tensor::randn(p.shape.as_slice(), cpu) * IRNN_STD
-            }
-            Role::InputBias | Role::RecurrentBias | Role::HeadBias => {
-                Tensor::zeros(p.shape.as_slice(), cpu)
-            }
-        };
+    let def = spec.def();
+    let mut weights = Weights::new();
+    for index in 0..spec.layers {
+        let layer = spec.layer(index);
+        let params = def.layer(layer.input, spec.units);
+        let values = def.draw(&layer, &params);
+        for (p, value) in params.iter().zip(values) {
+            weights.push((format!("rnn.{}_l{index}", p.leaf), value));
+        }
     }
-    match spec.init {
-        InitScheme::Torch => match p.role {
-            // nn.RNNBase.reset_parameters: every tensor U(-1/sqrt(H), 1/sqrt(H)).
-            Role::InputKernel | Role::RecurrentKernel | Role::InputBias | Role::RecurrentBias => {
-                uniform(1.0 / h.sqrt())
-            }
-            // nn.Linear: kaiming_uniform_(a=sqrt(5)), computed as PyTorch does.
-            Role::HeadWeight => {
-                let a = 5f64.sqrt();
-                let gain = (2.0 / (1.0 + a.powi(2))).sqrt();
-                uniform(3f64.sqrt() * (gain / h.sqrt()))
-            }
-            Role::HeadBias => uniform(1.0 / h.sqrt()),
-        },
-        InitScheme::Keras => match p.role {
-            // glorot_uniform over Keras's [in, gates*units] kernel.
-            Role::InputKernel | Role::HeadWeight => uniform(glorot_limit(p.shape[1], p.shape[0])),
-            Role::RecurrentKernel => orthogonal(p.shape[0], p.shape[1]),
-            Role::InputBias if spec.cell == Cell::Lstm => {
-                // unit_forget_bias: gates are i, f, g, o in both frameworks.
-                let bias = Tensor::zeros(p.shape.as_slice(), cpu);
-                let _ = bias.narrow(0, spec.units, spec.units).fill_(1.0);
-                bias
-            }
-            Role::InputBias | Role::RecurrentBias | Role::HeadBias => {
-                Tensor::zeros(p.shape.as_slice(), cpu)
-            }
-        },
-    }
-}
-
-/// Keras's glorot_uniform limit, in Keras's arithmetic:
-/// sqrt(3 * scale), scale = 1 / max(1, (fan_in + fan_out) / 2).
-pub fn glorot_limit(fan_in: i64, fan_out: i64) -> f64 {
-    let scale = 1.0 / f64::max(1.0, (fan_in + fan_out) as f64 / 2.0);
-    (3.0 * scale).sqrt()
-}
-
-/// Keras's Orthogonal initializer over its whole `[units, gates*units]`
-/// recurrent kernel, returned in libtorch's transposed `[gates*units, units]`
-/// layout: QR of a normal `[rows, cols]` matrix with Q's columns signed by
-/// diag(R), so `W^T W = I`.
-fn orthogonal(rows: i64, cols: i64) -> Tensor {
-    let a = Tensor::randn([rows, cols], (Kind::Float, Device::Cpu));
-    let (q, r) = Tensor::linalg_qr(&a, "reduced");
-    q * r.diagonal(0, 0, 1).sign()
+    let (weight, bias) = def
+        .draw_head(spec.output_size, spec.units)
+        .unwrap_or_else(|| cells::draw_head(spec.init, spec.output_size, spec.units));
+    weights.push(("head.weight".into(), weight));
+    weights.push(("head.bias".into(), bias));
+    weights
 }
 
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
 
+    use tch::{Device, Kind, Tensor};
+
     use super::*;
+    use crate::config::{Cell, InitScheme};
 
     fn spec(cell: Cell, init: InitScheme) -> ModelSpec {
         ModelSpec::new(cell, 30, 2, init)
@@ -118,7 +59,7 @@ mod tests {
             let s = spec(cell, InitScheme::Keras);
             let w = draw_weights(&s, 3);
             let v = by_name(&w);
-            let g = s.gates();
+            let g = s.def().layer(2, 30)[0].shape[0] / 30;
             for layer in 0..2 {
                 let w_ih = v[format!("rnn.weight_ih_l{layer}").as_str()];
                 let fan_in = if layer == 0 { 2 } else { 30 };

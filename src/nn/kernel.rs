@@ -1,36 +1,44 @@
-//! Which network computes a run, decided here, once: libtorch's fused
-//! recurrent op (oneDNN's LSTM on the CPU, cuDNN on CUDA) for one member
-//! where it is the fastest, the hand-written backward for a lone Elman RNN
-//! or GRU on the CPU (which libtorch runs step by step through autograd)
-//! and for packs on CUDA, the composed batched ops through autograd for
-//! packs on the CPU and LSTM packs.
+//! Which network computes a run, decided here, once, from what the cell
+//! has (`cells`): libtorch's fused recurrent op for one member on CUDA, and
+//! on the CPU where the cell says it is the fastest (oneDNN's LSTM); the
+//! hand-written backward for a lone run on the CPU of a cell that has one
+//! (the Elman RNN and GRU, which libtorch runs step by step through
+//! autograd) and for its packs on CUDA; the composed batched ops through
+//! autograd for packs on the CPU and for every other cell.
 
 use anyhow::{bail, Result};
 use tch::Device;
 
+use super::cells::{self, CellDef};
 use super::fused::FusedModel;
 use super::handwritten::HandWritten;
-use super::manual;
 use super::network::Network;
 use super::packed::PackedModel;
+use super::shape::ModelSpec;
 use super::weights::Weights;
-use crate::config::{Cell, Kernel, ModelSpec};
+use crate::config::{Cell, Kernel};
 
 /// What `choice` means for `members` runs of `cell` on `device`.
 pub fn resolve(choice: Kernel, cell: Cell, members: usize, device: Device) -> Result<Kernel> {
+    let def: &dyn CellDef = cells::def(cell);
+    let (libtorch, handwritten) = (cells::has_libtorch(def), def.handwritten().is_some());
     Ok(match choice {
-        Kernel::Auto if members == 1 && (device.is_cuda() || cell == Cell::Lstm) => Kernel::Libtorch,
+        Kernel::Auto if members == 1 && device.is_cuda() && libtorch => Kernel::Libtorch,
+        Kernel::Auto if members == 1 && !device.is_cuda() => def.lone_cpu_kernel(),
         // Measured on the CPU (scripts/bench-pack.sh): the hand-written
         // backward halves a lone Elman or GRU run, but in packs of 32 the
         // composed ops are faster (0.13 vs 0.15 s a run-epoch for the RNN,
         // 0.40 vs 0.51 for the GRU at length 100).
         Kernel::Auto if members > 1 && !device.is_cuda() => Kernel::Composed,
-        Kernel::Auto if manual::supports(cell) => Kernel::Handwritten,
+        Kernel::Auto if handwritten => Kernel::Handwritten,
         Kernel::Auto => Kernel::Composed,
+        Kernel::Libtorch if !libtorch => {
+            bail!("libtorch has no op for the {cell}; use --kernel composed")
+        }
         Kernel::Libtorch if members > 1 => bail!(
             "--kernel libtorch trains one run at a time, not a pack of {members}; use --pack 1, or --kernel composed or handwritten"
         ),
-        Kernel::Handwritten if !manual::supports(cell) => {
+        Kernel::Handwritten if !handwritten => {
             bail!("no hand-written backward for the {cell}; use --kernel libtorch or composed")
         }
         other => other,

@@ -6,7 +6,7 @@
 use tch::{nn, Tensor};
 
 use super::weights::Weights;
-use crate::config::Readout;
+use crate::config::{Kernel, Readout};
 
 /// Where a network gives its answer for a batch.
 pub enum Read<'a> {
@@ -69,10 +69,13 @@ pub trait Network {
     /// Member `k`'s weights, on the CPU, named as its single model's.
     fn member_weights(&self, k: i64) -> Weights;
     /// What computes the recurrence, as summary.json records it.
-    fn kernel(&self) -> &'static str;
+    fn kernel(&self) -> Kernel;
     /// Back-propagates `loss` (computed from this network's last forward)
     /// into every trainable variable's gradient.
     fn backward(&self, loss: &Tensor) {
         loss.backward();
     }
+    /// Applies the cell's constraint on its weights (the IndRNN's clip),
+    /// after each optimizer step.
+    fn constrain(&self) {}
 }

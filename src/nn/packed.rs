@@ -1,20 +1,21 @@
 //! Many models of one shape as one: K members, each with its own weights,
 //! stacked on a leading member dimension. libtorch has no recurrent op for
-//! that, so the recurrence is composed from batched matmuls (`baddbmm`)
-//! over the member dimension: one set of kernel launches serves every
-//! member, and no value of one member ever reaches another (a member's NaN
-//! stays in its own slice; block-diagonal weights through the fused ops
-//! would spread it, since 0 x NaN is NaN). Gate order and formulas are
-//! PyTorch's (LSTM i, f, g, o; GRU r, z, n with the reset applied after the
-//! recurrent matmul), so a member computes what the single model computes;
-//! tests prove it against libtorch's own ops.
+//! that, so each cell composes its recurrence from batched matmuls
+//! (`baddbmm`) over the member dimension (`cells`): one set of kernel
+//! launches serves every member, and no value of one member ever reaches
+//! another (a member's NaN stays in its own slice; block-diagonal weights
+//! through the fused ops would spread it, since 0 x NaN is NaN). Gate order
+//! and formulas are PyTorch's, so a member computes what the single model
+//! computes; tests prove it against libtorch's own ops.
 
 use anyhow::{bail, ensure, Context, Result};
-use tch::{nn, Device, Kind, Tensor};
+use tch::{nn, Device, Tensor};
 
+use super::cells::CellDef;
 use super::network::{head, Network, Read};
+use super::shape::{ModelSpec, Param};
 use super::weights::Weights;
-use crate::config::{Cell, ModelSpec, Param, Role};
+use crate::config::{Cell, Kernel};
 
 /// What every member of a pack shares: the cell and the sizes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -23,6 +24,7 @@ pub struct Shape {
     pub input_size: i64,
     pub units: i64,
     pub layers: i64,
+    pub steps: i64,
 }
 
 impl Shape {
@@ -32,15 +34,28 @@ impl Shape {
             input_size: spec.input_size,
             units: spec.units,
             layers: spec.layers,
+            steps: spec.steps,
         }
     }
 }
 
-pub(super) struct Layer {
-    pub(super) w_ih: Tensor,
-    pub(super) w_hh: Tensor,
-    pub(super) b_ih: Tensor,
-    pub(super) b_hh: Tensor,
+/// One parameter of a layer: its `[K, ...]` variable and, when some member
+/// does not train it (Keras's missing `bias_hh`), a `[K, 1, ...]` mask of
+/// 0 for those members and 1 for the others. Multiplying by it keeps those
+/// members' gradient, and so their Adam step, at zero.
+pub(super) struct Weight {
+    pub(super) var: Tensor,
+    pub(super) mask: Option<Tensor>,
+}
+
+impl Weight {
+    /// The value the recurrence reads: masked where a member does not train it.
+    pub(super) fn value(&self) -> Tensor {
+        match &self.mask {
+            Some(mask) => &self.var * mask,
+            None => self.var.shallow_clone(),
+        }
+    }
 }
 
 /// K members' weights (`[K, ...]` variables named like PyTorch's, one per
@@ -50,13 +65,9 @@ pub struct PackedModel {
     pub members: i64,
     spec: ModelSpec,
     vs: nn::VarStore,
-    layers: Vec<Layer>,
+    layers: Vec<Vec<Weight>>,
     head_weight: Tensor,
     head_bias: Tensor,
-    /// `[K, 1, 1]`: 0 for members whose `bias_hh` Keras does not have (a
-    /// frozen zero in the single model), 1 otherwise. Multiplying by it
-    /// keeps those members' gradient, and so their Adam step, at zero.
-    bias_hh_mask: Tensor,
 }
 
 impl PackedModel {
@@ -95,131 +106,71 @@ impl PackedModel {
             })?;
             Ok(v)
         };
-        let params = specs[0].parameters();
-        let mut vars = Vec::new();
-        for p in &params {
-            vars.push((p.role, var(p)?));
-        }
-        let mut layers = Vec::new();
-        let mut it = vars.into_iter();
-        for _ in 0..shape.layers {
-            let mut next = || it.next().expect("four tensors per layer").1;
-            layers.push(Layer {
-                w_ih: next(),
-                w_hh: next(),
-                b_ih: next(),
-                b_hh: next(),
-            });
-        }
-        let head_weight = it.next().expect("head weight").1;
-        let head_bias = it.next().expect("head bias").1;
-        let trained: Vec<f32> = specs
-            .iter()
-            .map(|s| {
-                let bias_hh = params
-                    .iter()
-                    .find(|p| p.role == Role::RecurrentBias)
-                    .expect("bias_hh");
-                if s.is_trainable(bias_hh) {
-                    1.0
-                } else {
-                    0.0
-                }
+        let mask = |p: &Param| -> Option<Tensor> {
+            let trained: Vec<f32> = specs
+                .iter()
+                .map(|s| if s.is_trainable(p) { 1.0 } else { 0.0 })
+                .collect();
+            trained.contains(&0.0).then(|| {
+                let mut dims = vec![k];
+                dims.extend(std::iter::repeat_n(1, p.shape.len()));
+                Tensor::from_slice(&trained)
+                    .view(dims.as_slice())
+                    .to(device)
             })
-            .collect();
-        let bias_hh_mask = Tensor::from_slice(&trained).view([k, 1, 1]).to(device);
+        };
+        let params = specs[0].parameters();
+        let mut layers: Vec<Vec<Weight>> = (0..shape.layers).map(|_| Vec::new()).collect();
+        let (mut head_weight, mut head_bias) = (None, None);
+        for p in &params {
+            let v = var(p)?;
+            match p.layer {
+                Some(l) => layers[l as usize].push(Weight {
+                    var: v,
+                    mask: mask(p),
+                }),
+                None if p.leaf == "weight" => head_weight = Some(v),
+                None => head_bias = Some(v),
+            }
+        }
         Ok(PackedModel {
             shape,
             members: k,
             spec: specs[0],
             vs,
             layers,
-            head_weight,
-            head_bias,
-            bias_hh_mask,
+            head_weight: head_weight.expect("a head weight"),
+            head_bias: head_bias.expect("a head bias"),
         })
     }
 
-    /// The layers, the head's weight and bias, and the `bias_hh` mask, for
-    /// the hand-written recurrence over the same weights.
-    pub(super) fn parts(&self) -> (&[Layer], &Tensor, &Tensor, &Tensor) {
-        (
-            &self.layers,
-            &self.head_weight,
-            &self.head_bias,
-            &self.bias_hh_mask,
-        )
+    /// The cell's definition.
+    pub(super) fn def(&self) -> &'static dyn CellDef {
+        self.spec.def()
+    }
+
+    /// The layers, and the head's weight and bias, for the hand-written
+    /// recurrence over the same weights.
+    pub(super) fn parts(&self) -> (&[Vec<Weight>], &Tensor, &Tensor) {
+        (&self.layers, &self.head_weight, &self.head_bias)
     }
 
     /// `x`: `[K, batch, steps, input]` → the head on the read outputs.
     fn forward_all(&self, x: &Tensor, read: &Read) -> Tensor {
-        let (k, batch, steps) = (x.size()[0], x.size()[1], x.size()[2]);
-        let h_units = self.shape.units;
+        let def = self.def();
         let mut input = x.shallow_clone();
-        let mut last = Tensor::zeros([k, batch, h_units], (Kind::Float, x.device()));
+        let mut last = None;
         for (index, layer) in self.layers.iter().enumerate() {
-            let in_dim = input.size()[3];
-            let b_hh = (&layer.b_hh.unsqueeze(1)) * &self.bias_hh_mask;
-            // The input side of every step at once: [K, B*L, in] x [K, in, G*H].
-            let w_ih_t = layer.w_ih.transpose(1, 2);
-            let input_bias = match self.shape.cell {
-                // Both biases add before the nonlinearity: fold b_hh in here.
-                Cell::Rnn | Cell::Irnn | Cell::Lstm => layer.b_ih.unsqueeze(1) + &b_hh,
-                // GRU's candidate gate multiplies r by (W_hn h + b_hn): keep b_hh apart.
-                Cell::Gru => layer.b_ih.unsqueeze(1),
-            };
-            // One view per step; unbind's backward is a single stack, where
-            // a select per step would scatter into a full-size zero tensor
-            // per step (quadratic in the sequence length).
-            let gates_x = input_bias
-                .baddbmm(&input.reshape([k, batch * steps, in_dim]), &w_ih_t, 1, 1)
-                .view([k, batch, steps, -1])
-                .unbind(2);
-            let w_hh_t = layer.w_hh.transpose(1, 2);
-            let mut h = Tensor::zeros([k, batch, h_units], (Kind::Float, x.device()));
-            let mut c = match self.shape.cell {
-                Cell::Lstm => Some(Tensor::zeros(
-                    [k, batch, h_units],
-                    (Kind::Float, x.device()),
-                )),
-                _ => None,
-            };
-            let keep_outputs = index + 1 < self.layers.len() || !matches!(read, Read::Last);
-            let mut outputs = Vec::with_capacity(if keep_outputs { steps as usize } else { 0 });
-            for gx in &gates_x {
-                h = match self.shape.cell {
-                    Cell::Rnn => gx.baddbmm(&h, &w_hh_t, 1, 1).tanh(),
-                    Cell::Irnn => gx.baddbmm(&h, &w_hh_t, 1, 1).relu(),
-                    Cell::Lstm => {
-                        let gates = gx.baddbmm(&h, &w_hh_t, 1, 1).chunk(4, 2);
-                        let (i, f) = (gates[0].sigmoid(), gates[1].sigmoid());
-                        let (g, o) = (gates[2].tanh(), gates[3].sigmoid());
-                        let cell = f * c.as_ref().expect("LSTM cell state") + i * g;
-                        let h = o * cell.tanh();
-                        c = Some(cell);
-                        h
-                    }
-                    Cell::Gru => {
-                        let gh = b_hh.baddbmm(&h, &w_hh_t, 1, 1).chunk(3, 2);
-                        let gi = gx.chunk(3, 2);
-                        let r = (&gi[0] + &gh[0]).sigmoid();
-                        let z = (&gi[1] + &gh[1]).sigmoid();
-                        let n = (&gi[2] + r * &gh[2]).tanh();
-                        // PyTorch: h' = (1 - z) * n + z * h
-                        (1.0 - &z) * n + z * &h
-                    }
-                };
-                if keep_outputs {
-                    outputs.push(h.shallow_clone());
-                }
+            let w: Vec<Tensor> = layer.iter().map(Weight::value).collect();
+            let every = index + 1 < self.layers.len() || !matches!(read, Read::Last);
+            let out = def.forward(&w, &input, every);
+            if let Some(all) = out.every {
+                input = all;
             }
-            if keep_outputs {
-                input = Tensor::stack(&outputs, 2);
-            }
-            last = h;
+            last = Some(out.last);
         }
         let features = match read {
-            Read::Last => last,
+            Read::Last => last.expect("a layer"),
             _ => read.pick(&input),
         };
         head(&self.head_weight, &self.head_bias, &features)
@@ -239,14 +190,14 @@ impl Network for PackedModel {
         &self.vs
     }
 
-    fn kernel(&self) -> &'static str {
-        "composed"
+    fn kernel(&self) -> Kernel {
+        Kernel::Composed
     }
 
     fn member_weights(&self, k: i64) -> Weights {
-        let mut tensors = Vec::new();
+        let mut tensors: Vec<&Tensor> = Vec::new();
         for layer in &self.layers {
-            tensors.extend([&layer.w_ih, &layer.w_hh, &layer.b_ih, &layer.b_hh]);
+            tensors.extend(layer.iter().map(|w| &w.var));
         }
         tensors.extend([&self.head_weight, &self.head_bias]);
         self.spec
@@ -256,11 +207,23 @@ impl Network for PackedModel {
             .map(|(p, t)| (p.name, t.get(k).detach().to(Device::Cpu).contiguous()))
             .collect()
     }
+
+    fn constrain(&self) {
+        let def = self.def();
+        tch::no_grad(|| {
+            for (index, layer) in self.layers.iter().enumerate() {
+                let w: Vec<Tensor> = layer.iter().map(|w| w.var.shallow_clone()).collect();
+                def.constrain(&self.spec.layer(index as i64), &w);
+            }
+        });
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tch::Kind;
+
     use crate::config::InitScheme;
     use crate::nn::fused::FusedModel;
     use crate::nn::init::draw_weights;

@@ -7,7 +7,7 @@ use std::{collections::HashMap, path::Path};
 use anyhow::{bail, ensure, Context, Result};
 use tch::{Device, Kind, Tensor};
 
-use crate::config::ModelSpec;
+use super::shape::ModelSpec;
 use crate::store::write_atomic_with;
 
 /// One member's weights, named as PyTorch's `state_dict`, in
@@ -84,6 +84,7 @@ mod tests {
             layers: 2,
             init: InitScheme::Keras,
             output_size: 1,
+            steps: 6,
         };
         let a = draw_weights(&s, 5);
         save_named(copy(&a), &path).unwrap();

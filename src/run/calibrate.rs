@@ -11,11 +11,12 @@ use anyhow::Result;
 use tch::{Device, Kind, Tensor};
 
 use super::memory::{check_model_fits, guard, training_message};
-use crate::config::{Execution, ModelSpec, TrainConfig};
+use crate::config::{Execution, TrainConfig};
 use crate::nn::init::draw_weights;
 use crate::nn::kernel;
 use crate::nn::optim::Optimizer;
 use crate::nn::tasks::Dataset;
+use crate::nn::ModelSpec;
 use crate::train::batch::PackData;
 use crate::train::Stepper;
 

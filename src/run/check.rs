@@ -9,9 +9,10 @@ use anyhow::{bail, ensure, Context, Result};
 use tch::Device;
 
 use super::job::{Job, Plan};
-use crate::config::{Execution, ModelSpec};
+use crate::config::Execution;
 use crate::nn::device;
 use crate::nn::weights::{read_weights, Weights};
+use crate::nn::ModelSpec;
 use crate::store::{check_run_dir, InitSource};
 use crate::train::orders::check_order_memory;
 
@@ -92,6 +93,7 @@ const STUDY_FILES: [&str; 2] = ["study.json", "sweep.json"];
 
 fn check_job(job: &Job, force: bool) -> Result<CheckedJob> {
     job.config.validate()?;
+    ModelSpec::for_config(&job.config).check_size()?;
     if let Some(file) = STUDY_FILES.iter().find(|f| job.out.join(f).is_file()) {
         bail!(
             "--out {} is a study's folder (it holds {file}); a run goes into a folder of its own: \

@@ -12,7 +12,8 @@ use std::{
 
 use anyhow::{anyhow, Result};
 
-use crate::config::{ModelSpec, TrainConfig};
+use crate::config::TrainConfig;
+use crate::nn::ModelSpec;
 
 thread_local! {
     /// Inside a guard: a panic is caught there, so its message stays quiet.

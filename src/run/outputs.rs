@@ -6,8 +6,9 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 use tch::{Device, Tensor};
 
-use crate::config::{AdamLayout, Loss, ModelSpec, TrainConfig};
+use crate::config::{AdamLayout, Kernel, Loss, TrainConfig};
 use crate::nn::weights::save_named;
+use crate::nn::ModelSpec;
 use crate::nn::{cpu, device};
 use crate::stats::quantile;
 use crate::store::text::{predictions_csv, summary_json};
@@ -31,7 +32,7 @@ pub struct Finished<'a> {
     pub pack: Option<PackRecord>,
     pub init_from: Option<InitSource>,
     /// What computed the recurrence (`Network::kernel`).
-    pub kernel: &'static str,
+    pub kernel: Kernel,
     pub adam_layout: AdamLayout,
 }
 
@@ -70,7 +71,7 @@ pub fn write_outputs(dir: &RunDir, f: Finished) -> Result<Summary> {
         pack: f.pack,
         init_from: f.init_from,
         cpu: (!f.device.is_cuda()).then(cpu::record),
-        kernel: Some(f.kernel.to_owned()),
+        kernel: Some(f.kernel.to_string()),
         adam_layout: Some(f.adam_layout),
     };
     write_atomic(&dir.file(SUMMARY), summary_json(&summary)?.as_bytes())?;

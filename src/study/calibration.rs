@@ -11,8 +11,9 @@ use std::{collections::BTreeMap, fs, path::PathBuf};
 use anyhow::{bail, Result};
 use tch::Device;
 
-use crate::config::{Execution, ModelSpec, TrainConfig};
+use crate::config::{Execution, TrainConfig};
 use crate::nn::cpu;
+use crate::nn::ModelSpec;
 use crate::run::calibrate::seconds_per_run_batch;
 use crate::run::MAX_PACK;
 use crate::store::write_atomic;

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::config::{value_text, TrainConfig};
+use crate::nn::ModelSpec;
 
 /// The settings every study varies, always named in a run's folder name.
 pub const CANONICAL_AXES: [&str; 5] = ["task", "model", "init", "seq_len", "seed"];
@@ -136,6 +137,7 @@ impl Grid {
         for config in self.configs()? {
             config
                 .validate()
+                .and_then(|()| ModelSpec::for_config(&config).check_size())
                 .with_context(|| format!("run {}", run_name(&config, &self.base)))?;
         }
         Ok(())

@@ -1,17 +1,8 @@
 //! The published single runs a reproduction is read against: the blog's
 //! and the Keras textbook's that it follows (test correctness, percent).
 
-use crate::config::{Cell, InitScheme, Task, TrainConfig};
-
-/// The blog's and the textbook's correctness for `cell`, where published.
-pub fn published(cell: Cell) -> (Option<f64>, Option<f64>) {
-    match cell {
-        Cell::Rnn => (None, Some(9.32)),
-        Cell::Lstm => (Some(92.95), Some(94.77)),
-        Cell::Gru => (None, Some(98.86)),
-        Cell::Irnn => (None, None),
-    }
-}
+use crate::config::{InitScheme, Task, TrainConfig};
+use crate::nn::cells;
 
 /// The published numbers for runs of `config`'s cell, when `config` is
 /// the blog's experiment (its task, length, init and sizes; any seed).
@@ -23,7 +14,7 @@ pub fn published_for(config: &TrainConfig) -> Option<(Option<f64>, Option<f64>)>
         ..TrainConfig::default()
     };
     (*config == blog && config.task == Task::Multiply && config.init == InitScheme::Keras)
-        .then(|| published(config.model))
+        .then(|| cells::def(config.model).published())
 }
 
 #[cfg(test)]

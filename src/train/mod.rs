@@ -155,6 +155,7 @@ impl<'a> Stepper<'a> {
                 clip_grad_norms(&self.vars, self.net.members(), max_norm);
             }
         });
+        self.net.constrain();
         losses.detach()
     }
 }
@@ -173,10 +174,11 @@ fn diverged(record: &EpochRecord, epochs: i64) -> anyhow::Error {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{AdamKind, AdamLayout, Cell, InitScheme, Kernel, ModelSpec};
+    use crate::config::{AdamKind, AdamLayout, Cell, InitScheme, Kernel};
     use crate::nn::init::draw_weights;
     use crate::nn::kernel;
     use crate::nn::tasks::Dataset;
+    use crate::nn::ModelSpec;
 
     #[derive(Default)]
     struct Collect(Vec<(usize, EpochRecord)>, usize);

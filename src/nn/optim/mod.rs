@@ -13,7 +13,7 @@ mod keras;
 use anyhow::{Context, Result};
 use tch::{nn, COptimizer, Device, Tensor};
 
-use crate::config::{AdamKind, AdamLayout, TrainConfig};
+use crate::config::{AdamKind, AdamLayout, Kernel, TrainConfig};
 use crate::nn::Network;
 use flat::Flat;
 pub use keras::KerasAdam;
@@ -41,7 +41,7 @@ impl Optimizer {
     /// buffer in cuDNN's own layout, `flatten_parameters`); moving them into
     /// Adam's buffer would make cuDNN copy them on every call.
     pub fn layout_for(asked: AdamLayout, net: &dyn Network, device: Device) -> AdamLayout {
-        match device.is_cuda() && net.kernel() == "libtorch" {
+        match device.is_cuda() && net.kernel() == Kernel::Libtorch {
             true => AdamLayout::PerTensor,
             false => asked,
         }
@@ -93,7 +93,8 @@ impl Optimizer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Cell, InitScheme, Kernel, ModelSpec};
+    use crate::config::{Cell, InitScheme, Kernel};
+    use crate::nn::ModelSpec;
     use crate::nn::{init::draw_weights, kernel};
 
     /// Only libtorch's fused ops on CUDA keep the per-tensor Adam (the

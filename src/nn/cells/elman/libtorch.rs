@@ -82,3 +82,9 @@ impl RNN for ElmanRnn {
         (output, ElmanState(h))
     }
 }
+
+impl super::super::FusedStack for ElmanRnn {
+    fn seq(&self, x: &Tensor) -> Tensor {
+        RNN::seq(self, x).0
+    }
+}

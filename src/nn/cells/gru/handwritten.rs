@@ -1,4 +1,4 @@
-//! The GRU, PyTorch's (gates r, z, n; the reset applied after the
+//! The GRU's forward and backward by hand (gates r, z, n; the reset applied after the
 //! recurrent matmul, Keras's `reset_after=True`):
 //!   r = σ(W_ir x + b_ir + W_hr h + b_hr), z = σ(W_iz x + b_iz + W_hz h + b_hz)
 //!   n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = n + z ⊙ (h − n)
@@ -8,7 +8,7 @@
 
 use tch::{Kind, Tensor};
 
-use super::{flat, weight_grads, LayerGrads, LayerWeights, OutputGrad};
+use super::super::handwritten::{flat, weight_grads, LayerGrads, LayerWeights, OutputGrad};
 
 pub struct Tape {
     x: Tensor,

@@ -1,0 +1,134 @@
+//! The GRU (Cho et al. 2014) in PyTorch's and Keras's `reset_after` form,
+//! gates r, z, n:
+//!   r = σ(W_ir x + b_ir + W_hr h + b_hr), z = σ(W_iz x + b_iz + W_hz h + b_hz)
+//!   n = tanh(W_in x + b_in + r ⊙ (W_hn h + b_hn)), h' = (1 − z) ⊙ n + z ⊙ h
+//! Keras's GRU has both biases, like PyTorch. libtorch's fused op serves
+//! one member on CUDA; the backward by hand is in `handwritten`.
+
+mod handwritten;
+
+use std::any::Any;
+
+use tch::nn::{self, RNN};
+use tch::Tensor;
+
+use super::handwritten::{LayerWeights, OutputGrad};
+use super::{
+    collect, draw_pytorch_layer, project, pytorch_layer, CellDef, FusedStack, HandWritten, Layer,
+    LayerParam, Outputs,
+};
+use crate::config::Kernel;
+
+pub struct Gru;
+
+pub static GRU: Gru = Gru;
+
+#[derive(Debug)]
+struct Fused(nn::GRU);
+
+impl FusedStack for Fused {
+    fn seq(&self, x: &Tensor) -> Tensor {
+        self.0.seq(x).0
+    }
+}
+
+impl CellDef for Gru {
+    fn about(&self) -> &'static str {
+        "GRU (Cho et al. 2014; PyTorch's and Keras's reset_after form)"
+    }
+
+    fn init_note(&self) -> &'static str {
+        "keras: glorot_uniform input kernel, orthogonal recurrent kernel, zero biases; torch: nn.GRU's U(+-1/sqrt(H))"
+    }
+
+    fn layer(&self, input: i64, units: i64) -> Vec<LayerParam> {
+        pytorch_layer(3, input, units)
+    }
+
+    fn draw(&self, layer: &Layer, params: &[LayerParam]) -> Vec<Tensor> {
+        draw_pytorch_layer(layer, params, false)
+    }
+
+    fn forward(&self, w: &[Tensor], x: &Tensor, every: bool) -> Outputs {
+        let (w_ih, w_hh, b_ih, b_hh) = (&w[0], &w[1], &w[2], &w[3]);
+        let s = x.size();
+        // The candidate multiplies r by (W_hn h + b_hn): b_hh stays apart.
+        let gates_x = project(x, w_ih, b_ih).unbind(2);
+        let (w_hh_t, b_hh) = (w_hh.transpose(1, 2), b_hh.unsqueeze(1));
+        let mut h = Tensor::zeros([s[0], s[1], w_hh.size()[2]], (x.kind(), x.device()));
+        let mut outputs = Vec::new();
+        for gx in &gates_x {
+            let gh = b_hh.baddbmm(&h, &w_hh_t, 1, 1).chunk(3, 2);
+            let gi = gx.chunk(3, 2);
+            let r = (&gi[0] + &gh[0]).sigmoid();
+            let z = (&gi[1] + &gh[1]).sigmoid();
+            let n = (&gi[2] + r * &gh[2]).tanh();
+            // PyTorch: h' = (1 - z) * n + z * h
+            h = (1.0 - &z) * n + z * &h;
+            if every {
+                outputs.push(h.shallow_clone());
+            }
+        }
+        collect(outputs, h, every)
+    }
+
+    fn libtorch(
+        &self,
+        path: &nn::Path,
+        input: i64,
+        units: i64,
+        layers: i64,
+    ) -> Option<Box<dyn FusedStack>> {
+        Some(Box::new(Fused(nn::gru(
+            path,
+            input,
+            units,
+            super::zero_config(layers),
+        ))))
+    }
+
+    fn handwritten(&self) -> Option<&dyn HandWritten> {
+        Some(self)
+    }
+
+    /// The hand-written backward halves a lone run (scripts/bench.sh).
+    fn lone_cpu_kernel(&self) -> Kernel {
+        Kernel::Handwritten
+    }
+
+    fn published(&self) -> (Option<f64>, Option<f64>) {
+        (None, Some(98.86))
+    }
+}
+
+impl HandWritten for Gru {
+    fn forward(&self, w: &[Tensor], x: &Tensor) -> (Tensor, Box<dyn Any>) {
+        let b_hh = w[3].unsqueeze(1);
+        let lw = LayerWeights {
+            w_ih: &w[0],
+            w_hh: &w[1],
+            b_ih: &w[2],
+            b_hh: &b_hh,
+        };
+        let (h, tape) = handwritten::forward(&lw, x);
+        (h, Box::new(tape))
+    }
+
+    fn backward(
+        &self,
+        w: &[Tensor],
+        tape: &dyn Any,
+        d_out: &OutputGrad,
+        input_grad: bool,
+    ) -> (Vec<Tensor>, Option<Tensor>) {
+        let b_hh = w[3].unsqueeze(1);
+        let lw = LayerWeights {
+            w_ih: &w[0],
+            w_hh: &w[1],
+            b_ih: &w[2],
+            b_hh: &b_hh,
+        };
+        let tape = tape.downcast_ref().expect("a GRU tape");
+        handwritten::backward(&lw, tape, d_out, input_grad).into_parts()
+    }
+}

@@ -1,0 +1,93 @@
+//! IndRNN (Li et al. 2018, "Independently Recurrent Neural Network
+//! (IndRNN): Building A Longer and Deeper RNN"; reference code
+//! Sunnydreamrain/IndRNN_pytorch, `Indrnn_plainnet.py`): one recurrent
+//! weight per unit, so each unit's memory is its own:
+//!   h' = relu(W x + b + u ⊙ h)
+//! The paper keeps every |u| at most MAG^(1/T) (MAG = 2, T the sequence's
+//! steps: a unit's state may grow by at most MAG over the sequence), here
+//! after every optimizer step as the reference code's `clip_weight`. Init,
+//! the reference code's under either scheme: u ~ U(0, MAG^(1/T)), the top
+//! layer's u ~ U(MAG^(-1/T), MAG^(1/T)) (close to 1, so the last step
+//! remembers: the paper's choice for tasks read at the last step), the
+//! input weights kaiming_uniform(a = 8, fan_in), zero biases.
+
+use tch::{Device, Kind, Tensor};
+
+use super::{collect, project, uniform, CellDef, Layer, LayerParam, Outputs};
+
+pub struct IndRnn;
+
+pub static INDRNN: IndRnn = IndRnn;
+
+/// How much a unit's state may grow over the whole sequence.
+const MAG: f64 = 2.0;
+
+/// The largest |u| for sequences of `steps`.
+fn bound(steps: i64) -> f64 {
+    MAG.powf(1.0 / steps as f64)
+}
+
+impl CellDef for IndRnn {
+    fn about(&self) -> &'static str {
+        "IndRNN (Li et al. 2018): ReLU units, one recurrent weight each, clipped to 2^(1/T)"
+    }
+
+    fn init_note(&self) -> &'static str {
+        "the paper's code under either scheme: u ~ U(0, 2^(1/T)), the top layer's U(2^(-1/T), 2^(1/T)); input weights kaiming_uniform(a=8); zero biases"
+    }
+
+    fn layer(&self, input: i64, units: i64) -> Vec<LayerParam> {
+        vec![
+            LayerParam {
+                leaf: "weight_ih",
+                shape: vec![units, input],
+            },
+            LayerParam {
+                leaf: "weight_hh",
+                shape: vec![units],
+            },
+            LayerParam {
+                leaf: "bias_ih",
+                shape: vec![units],
+            },
+        ]
+    }
+
+    fn draw(&self, layer: &Layer, params: &[LayerParam]) -> Vec<Tensor> {
+        let high = bound(layer.steps);
+        let low = if layer.index + 1 == layer.layers {
+            1.0 / high
+        } else {
+            0.0
+        };
+        // kaiming_uniform_(a=8, mode='fan_in'): gain sqrt(2 / (1 + a^2)).
+        let fan_in = layer.input as f64;
+        let input_bound = (2.0 / 65.0f64).sqrt() * (3.0 / fan_in).sqrt();
+        let cpu = (Kind::Float, Device::Cpu);
+        vec![
+            uniform(&params[0].shape, input_bound),
+            Tensor::empty(params[1].shape.as_slice(), cpu).uniform_(low, high),
+            Tensor::zeros(params[2].shape.as_slice(), cpu),
+        ]
+    }
+
+    fn forward(&self, w: &[Tensor], x: &Tensor, every: bool) -> Outputs {
+        let s = x.size();
+        let gates_x = project(x, &w[0], &w[2]).unbind(2);
+        let u = w[1].unsqueeze(1);
+        let mut h = Tensor::zeros([s[0], s[1], w[1].size()[1]], (x.kind(), x.device()));
+        let mut outputs = Vec::new();
+        for gx in &gates_x {
+            h = (gx + &u * &h).relu();
+            if every {
+                outputs.push(h.shallow_clone());
+            }
+        }
+        collect(outputs, h, every)
+    }
+
+    fn constrain(&self, layer: &Layer, w: &[Tensor]) {
+        let b = bound(layer.steps);
+        let _ = w[1].shallow_clone().clamp_(-b, b);
+    }
+}

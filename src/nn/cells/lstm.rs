@@ -1,0 +1,98 @@
+//! The LSTM (Hochreiter & Schmidhuber 1997, with the forget gate of Gers
+//! et al. 2000), PyTorch's gates i, f, g, o:
+//!   (i, f, g, o) = (σ, σ, tanh, σ)(W_ih x + b_ih + W_hh h + b_hh)
+//!   c' = f ⊙ c + i ⊙ g,  h' = o ⊙ tanh(c')
+//! On one member libtorch's fused op (oneDNN on the CPU, cuDNN on CUDA) is
+//! the fastest; packs compose it from batched matmuls.
+
+use tch::nn::{self, RNN};
+use tch::Tensor;
+
+use super::{
+    collect, draw_pytorch_layer, project, pytorch_layer, CellDef, FusedStack, Layer, LayerParam,
+    Outputs,
+};
+use crate::config::{InitScheme, Kernel};
+
+pub struct Lstm;
+
+pub static LSTM: Lstm = Lstm;
+
+#[derive(Debug)]
+struct Fused(nn::LSTM);
+
+impl FusedStack for Fused {
+    fn seq(&self, x: &Tensor) -> Tensor {
+        self.0.seq(x).0
+    }
+}
+
+impl CellDef for Lstm {
+    fn about(&self) -> &'static str {
+        "LSTM (Hochreiter & Schmidhuber 1997, with forget gate)"
+    }
+
+    fn init_note(&self) -> &'static str {
+        "keras: glorot_uniform input kernel, orthogonal recurrent kernel, zero bias with the forget gate's at 1; torch: nn.LSTM's U(+-1/sqrt(H))"
+    }
+
+    fn layer(&self, input: i64, units: i64) -> Vec<LayerParam> {
+        pytorch_layer(4, input, units)
+    }
+
+    /// Keras's LSTM has a single bias: `bias_hh` stays a frozen zero under
+    /// Keras's scheme.
+    fn trains(&self, leaf: &str, init: InitScheme) -> bool {
+        !(leaf == "bias_hh" && init == InitScheme::Keras)
+    }
+
+    fn draw(&self, layer: &Layer, params: &[LayerParam]) -> Vec<Tensor> {
+        draw_pytorch_layer(layer, params, true)
+    }
+
+    fn forward(&self, w: &[Tensor], x: &Tensor, every: bool) -> Outputs {
+        let (w_ih, w_hh, b_ih, b_hh) = (&w[0], &w[1], &w[2], &w[3]);
+        let s = x.size();
+        let units = w_hh.size()[2];
+        let gates_x = project(x, w_ih, &(b_ih + b_hh)).unbind(2);
+        let w_hh_t = w_hh.transpose(1, 2);
+        let zeros = || Tensor::zeros([s[0], s[1], units], (x.kind(), x.device()));
+        let (mut h, mut c) = (zeros(), zeros());
+        let mut outputs = Vec::new();
+        for gx in &gates_x {
+            let gates = gx.baddbmm(&h, &w_hh_t, 1, 1).chunk(4, 2);
+            let (i, f) = (gates[0].sigmoid(), gates[1].sigmoid());
+            let (g, o) = (gates[2].tanh(), gates[3].sigmoid());
+            c = f * &c + i * g;
+            h = o * c.tanh();
+            if every {
+                outputs.push(h.shallow_clone());
+            }
+        }
+        collect(outputs, h, every)
+    }
+
+    fn libtorch(
+        &self,
+        path: &nn::Path,
+        input: i64,
+        units: i64,
+        layers: i64,
+    ) -> Option<Box<dyn FusedStack>> {
+        Some(Box::new(Fused(nn::lstm(
+            path,
+            input,
+            units,
+            super::zero_config(layers),
+        ))))
+    }
+
+    /// oneDNN's LSTM beats the composed ops on one member (scripts/bench.sh).
+    fn lone_cpu_kernel(&self) -> Kernel {
+        Kernel::Libtorch
+    }
+
+    fn published(&self) -> (Option<f64>, Option<f64>) {
+        (Some(92.95), Some(94.77))
+    }
+}

@@ -1,0 +1,64 @@
+//! minLSTM (Feng et al. 2024, "Were RNNs All We Needed?", section 3.2;
+//! reference code BorealisAI/minRNNs, `models/minRNNs.py` with
+//! `use_coeff_norm`): the LSTM with its gates from the input alone and
+//! normalised to sum to one, trained with a parallel scan:
+//!   f = σ(W_f x + b_f), i = σ(W_i x + b_i), h̃ = g(W_h x + b_h)
+//!   h' = f / (f + i) ⊙ h + i / (f + i) ⊙ h̃
+//! One layer is the paper's `to_hidden_and_gate` (rows: the candidate,
+//! the forget gate, the input gate), expansion factor 1, no output
+//! projection, no forget-bias offset, h_0 = 0. Init: nn.Linear's defaults
+//! (the reference code's), under either scheme.
+
+use tch::Tensor;
+
+use super::mingru::{linear_layer, scanned};
+#[cfg(test)]
+use super::scan::g;
+use super::scan::{log_g, log_space};
+use super::{project, torch_linear, CellDef, Layer, LayerParam, Outputs};
+
+pub struct MinLstm;
+
+pub static MINLSTM: MinLstm = MinLstm;
+
+impl MinLstm {
+    /// One step of the recurrence (`pre`: the layer's projection at that
+    /// step, `[..., 3H]`), as the scan computes it over all steps.
+    #[cfg(test)]
+    pub fn step(pre: &Tensor, h: &Tensor) -> Tensor {
+        let parts = pre.chunk(3, -1);
+        let (f, i) = (parts[1].sigmoid(), parts[2].sigmoid());
+        let norm = &f + &i;
+        f / &norm * h + i / &norm * g(&parts[0])
+    }
+}
+
+impl CellDef for MinLstm {
+    fn about(&self) -> &'static str {
+        "minLSTM (Feng et al. 2024): LSTM gates from the input only, normalised, trained with a parallel scan"
+    }
+
+    fn init_note(&self) -> &'static str {
+        "nn.Linear's defaults (the paper's code) under either scheme"
+    }
+
+    fn layer(&self, input: i64, units: i64) -> Vec<LayerParam> {
+        linear_layer(3, input, units)
+    }
+
+    fn draw(&self, _layer: &Layer, params: &[LayerParam]) -> Vec<Tensor> {
+        let (w, b) = torch_linear(&params[0].shape, &params[1].shape);
+        vec![w, b]
+    }
+
+    fn forward(&self, w: &[Tensor], x: &Tensor, every: bool) -> Outputs {
+        let pre = project(x, &w[0], &w[1]);
+        let parts = pre.chunk(3, 3);
+        // log f/(f+i) = -softplus(d), log i/(f+i) = -softplus(-d), with
+        // d = softplus(-f) - softplus(-i) (the reference code's).
+        let diff = (-&parts[1]).softplus() - (-&parts[2]).softplus();
+        let log_a = -diff.softplus();
+        let log_b = -(-&diff).softplus() + log_g(&parts[0]);
+        scanned(log_space(&log_a, &log_b, 2), every)
+    }
+}
