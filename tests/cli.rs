@@ -285,7 +285,7 @@ fn bad_flags_fail_before_anything_is_written() {
         ),
         (
             &["--model", "transformer"],
-            "unknown model 'transformer' (expected one of: rnn, irnn, lstm, gru)",
+            "unknown model 'transformer' (expected one of: rnn, irnn, lstm, gru, indrnn, mingru, minlstm, lru)",
         ),
         (
             &["--init", "xavier"],

@@ -67,8 +67,8 @@ pub struct RunArgs {
     #[arg(long, visible_alias = "tasks")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub task: Option<List<Task>>,
-    /// rnn (Elman, tanh), irnn (Elman, ReLU, identity init: Le et al. 2015),
-    /// lstm or gru.
+    /// The recurrent cell; `rnn-lab info` lists every cell with its source
+    /// and init.
     #[arg(long, visible_alias = "models")]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<List<Cell>>,

@@ -127,7 +127,10 @@ pub fn describe(env: &Environment) -> String {
     }
     text += "cells:\n";
     for c in &env.cells {
-        text += &format!("  {:<12} {}\n", c.name, c.description);
+        text += &format!(
+            "  {:<12} {}\n  {:<12} init: {}\n",
+            c.name, c.description, "", c.init
+        );
     }
     text
 }

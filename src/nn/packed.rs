@@ -292,6 +292,56 @@ mod tests {
         }
     }
 
+    /// For every cell: each member of a pack of three (mixed init schemes)
+    /// computes the prediction and gradient it computes alone.
+    #[test]
+    fn every_cell_computes_in_a_pack_what_it_computes_alone() {
+        for &cell in Cell::all() {
+            let specs = [
+                spec(cell, InitScheme::Keras),
+                spec(cell, InitScheme::Torch),
+                spec(cell, InitScheme::Keras),
+            ];
+            let weights: Vec<Weights> = specs
+                .iter()
+                .enumerate()
+                .map(|(i, s)| draw_weights(s, 30 + i as u64))
+                .collect();
+            let x = {
+                let _rng = rng_lock();
+                tch::manual_seed(4);
+                Tensor::rand([3, 5, 7, 2], (Kind::Float, Device::Cpu))
+            };
+            let at = Tensor::from_slice(&[6i64, 2, 4, 0, 5]).repeat([3, 1]);
+            let pack = PackedModel::new(&specs, &weights, Device::Cpu).unwrap();
+            let out = pack.forward(&x, &Read::At(&at));
+            out.square().sum(Kind::Float).backward();
+            let pack_vars = pack.var_store().variables();
+            for k in 0..3 {
+                let alone =
+                    PackedModel::new(&specs[k..k + 1], &[copy(&weights[k])], Device::Cpu).unwrap();
+                let at_k = at.narrow(0, k as i64, 1);
+                let own = alone.forward(&x.narrow(0, k as i64, 1), &Read::At(&at_k));
+                let err = (out.get(k as i64) - own.get(0))
+                    .abs()
+                    .max()
+                    .double_value(&[]);
+                assert!(err < 1e-6, "{cell} member {k}: prediction differs by {err}");
+                own.square().sum(Kind::Float).backward();
+                for (name, v) in alone.var_store().variables() {
+                    let err = (v.grad().get(0) - pack_vars[&name].grad().get(k as i64))
+                        .abs()
+                        .max()
+                        .double_value(&[]);
+                    assert!(
+                        err < 1e-5,
+                        "{cell} member {k} {name}: gradient differs by {err}"
+                    );
+                }
+            }
+        }
+    }
+
     #[test]
     fn a_nan_member_leaves_the_others_alone() {
         let specs = [spec(Cell::Lstm, InitScheme::Keras); 3];
