@@ -2,8 +2,9 @@
 # Runs under $PYTHON, else the Python scripts/setup.sh installed (.venv), else python3 (enough for --help).
 '''':; py="${PYTHON:-$(dirname "$0")/../.venv/bin/python}"; [ -x "$py" ] || py=python3; exec "$py" "$0" "$@" # '''
 __doc__ = """PyTorch reference for rnn-lab: the same experiment written the way a
-PyTorch user would (nn.RNN/LSTM/GRU, nn.Linear, torch.optim.Adam, an
-explicit loop), with the same flags and output files as `rnn-lab train`.
+PyTorch user would (nn.RNN/LSTM/GRU and the hand-written cells of
+scripts/cells.py, nn.Linear, torch.optim.Adam, an explicit loop), with the
+same flags and output files as `rnn-lab train`.
 
 The data are rebuilt from the seed alone (the same libtorch ops on the same
 CPU generator as rnn-lab), the batch order too; with --init-from it starts
@@ -22,7 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (add_run_flags, check_file, check_new_file, check_out, check_settings,  # noqa: E402
+from common import (DEFAULTS, add_run_flags, check_file, check_new_file, check_out, check_settings,  # noqa: E402
                     fail, guard, need, open_out, write_atomic)
 
 RUN_SETTINGS = ["task", "samples", "seq_len", "fit_rows", "val_split", "model", "units", "layers", "init", "lr",
@@ -32,7 +33,11 @@ RUN_SETTINGS = ["task", "samples", "seq_len", "fit_rows", "val_split", "model", 
 def parse_args(argv):
     """The flags, checked before anything is imported, built or written."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_run_flags(p, RUN_SETTINGS + ["device", "threads"])
+    add_run_flags(p, [name for name in RUN_SETTINGS if name != "model"] + ["device", "threads"])
+    # Any cell of scripts/cells.py, checked in main once torch is imported
+    # (common.py's CELLS, which add_run_flags checks against, lacks the new ones).
+    p.add_argument("--model", default=DEFAULTS["config"]["model"],
+                   help="as rnn-lab train: a cell of scripts/cells.py (default %(default)s)")
     p.add_argument("--out")
     p.add_argument("--force", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -60,10 +65,10 @@ F = need("torch.nn.functional")
 nn = need("torch.nn")
 load_file, save_file = need("safetensors.torch").load_file, need("safetensors.torch").save_file
 tasks = need("tasks")
+cells = need("cells")
 
 DATA, INIT, SHUFFLE = 1, 2, 3          # seed streams, as rnn-lab's seed.rs
 EVAL_CHUNK = 1024                      # rows per forward pass when evaluating
-IRNN_STD = 0.001                       # Le et al.'s input and output weights
 MASK64 = (1 << 64) - 1
 
 
@@ -90,73 +95,22 @@ def split(data, fit_rows, val_split):
 
 
 class Net(nn.Module):
-    def __init__(self, task, cell, units, layers):
+    """The cell (scripts/cells.py) and a linear head on the steps the task reads."""
+
+    def __init__(self, task, cell, units, layers, steps):
         super().__init__()
         features, outputs, self.readout, _ = tasks.shape(task)
-        if cell == "irnn":
-            self.rnn = nn.RNN(features, units, num_layers=layers, nonlinearity="relu", batch_first=True)
-        else:
-            rnn = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}[cell]
-            self.rnn = rnn(features, units, num_layers=layers, batch_first=True)
+        self.rnn = cells.CELLS[cell](features, units, layers, steps)
         self.head = nn.Linear(units, outputs)
 
     def forward(self, x, lengths):
-        out, _ = self.rnn(x)
-        return self.head(tasks.read(out, self.readout, lengths))
+        return self.head(tasks.read(self.rnn(x), self.readout, lengths))
 
 
-def glorot_limit(fan_in, fan_out):
-    scale = 1.0 / max(1.0, (fan_in + fan_out) / 2.0)
-    return math.sqrt(3.0 * scale)
-
-
-@torch.no_grad()
-def keras_init_(net, cell, units):
-    """Keras defaults: glorot_uniform kernels, orthogonal recurrent kernels
-    (over the whole kernel), zero biases with the LSTM forget gate at 1."""
-    for name, p in net.rnn.named_parameters():
-        if name.startswith("weight_ih"):
-            lim = glorot_limit(p.shape[1], p.shape[0])
-            p.uniform_(-lim, lim)
-        elif name.startswith("weight_hh"):
-            q, r = torch.linalg.qr(torch.randn(p.shape))
-            p.copy_(q * torch.sign(torch.diagonal(r)))
-        elif name.startswith("bias_ih"):
-            p.zero_()
-            if cell == "lstm":
-                p[units:2 * units] = 1.0  # gates i, f, g, o
-        else:
-            p.zero_()
-    lim = glorot_limit(net.head.weight.shape[1], net.head.weight.shape[0])
-    net.head.weight.uniform_(-lim, lim)
-    net.head.bias.zero_()
-
-
-@torch.no_grad()
-def irnn_init_(net):
-    """Le et al. 2015: identity recurrent kernels, zero biases, the other
-    weights N(0, 0.001), drawn in parameter order."""
-    for name, p in net.rnn.named_parameters():
-        if name.startswith("weight_ih"):
-            p.copy_(torch.randn(p.shape) * IRNN_STD)
-        elif name.startswith("weight_hh"):
-            p.copy_(torch.eye(p.shape[0]))
-        else:
-            p.zero_()
-    net.head.weight.copy_(torch.randn(net.head.weight.shape) * IRNN_STD)
-    net.head.bias.zero_()
-
-
-def freeze_keras_bias_(net, args):
-    """Keras's SimpleRNN and LSTM have one bias: bias_hh stays a frozen zero."""
-    if args.init == "keras" and args.model in ("rnn", "irnn", "lstm"):
-        for name, p in net.rnn.named_parameters():
-            if name.startswith("bias_hh"):
-                p.requires_grad_(False)
-
-
-def build(args, device):
-    net = Net(args.task, args.model, args.units, args.layers)
+def build(args, steps, device):
+    """The network, from --init-from's weights or drawn from the seed's init
+    stream; `steps` is the data's padded length (IndRNN's bound depends on it)."""
+    net = Net(args.task, args.model, args.units, args.layers, steps)
     if args.init_from:
         try:
             net.load_state_dict(load_file(args.init_from))
@@ -165,14 +119,8 @@ def build(args, device):
                  f"x {args.layers} layers for the {args.task} task ({str(e).splitlines()[0]})")
     else:
         torch.manual_seed(seed_stream(args.seed, INIT))
-        if args.model == "irnn":
-            irnn_init_(net)
-        elif args.init == "keras":
-            keras_init_(net, args.model, args.units)
-        else:
-            net.rnn.reset_parameters()   # PyTorch's own defaults, redrawn
-            net.head.reset_parameters()
-    freeze_keras_bias_(net, args)
+        net.rnn.init_(args.init, net.head)
+    net.rnn.freeze_(args.init)
     return net.to(device)
 
 
@@ -228,6 +176,8 @@ class KerasAdam(torch.optim.Optimizer):
 
 
 def main(args):
+    if args.model not in cells.CELLS:
+        fail(f"unknown --model '{args.model}' (expected one of {', '.join(cells.CELLS)})")
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     loss_kind = tasks.shape(args.task)[3]
@@ -240,14 +190,14 @@ def main(args):
 
     if args.predict_from:
         args.init_from = args.predict_from
-        net = build(args, device)
+        net = build(args, x.shape[1], device)
         _, _, _, _, column, lines = tasks.score(args.task, predict(net, sx, sl).cpu(), sy.cpu(), f32)
         sys.stdout.write(predictions_csv(column, lines, args.fit_rows))
         return
 
     out = args.out
     started = time.perf_counter()
-    net = build(args, device)
+    net = build(args, x.shape[1], device)
     # Everything is checked and built: only now is an earlier run replaced.
     open_out(out)
     if args.save_init:
@@ -277,6 +227,7 @@ def main(args):
                 if args.clip_norm is not None:
                     torch.nn.utils.clip_grad_norm_(params, args.clip_norm)
                 opt.step()
+                net.rnn.constrain_()
                 total += loss.detach().double() * idx.shape[0]
             loss = total.item() / n
             train_seconds = time.perf_counter() - t0
