@@ -9,6 +9,7 @@ use std::{io, process::ExitCode};
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use cli::commands::{self, AggregateArgs, ReproduceArgs, SweepArgs, TrainArgs, TrainPackArgs};
+use rnn_lab::config::value_text;
 
 /// SimpleRNN vs LSTM vs GRU on long-term-dependency tasks, on libtorch.
 #[derive(Parser)]
@@ -66,7 +67,7 @@ fn command() -> clap::Command {
         let defaults = commands::setting_defaults(name).expect("defaults serialise");
         cli = cli.mut_subcommand(name, |mut sub| {
             for (setting, value) in defaults {
-                let shown = rnn_lab::config::value_text(&value);
+                let shown = value_text(&value);
                 sub = sub.mut_arg(setting, |arg| {
                     let help = arg.get_help().map(|h| h.to_string()).unwrap_or_default();
                     arg.help(format!("{help} [default: {shown}]"))

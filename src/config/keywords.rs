@@ -80,10 +80,9 @@ pub enum AdamKind {
 /// op (one run at a time), the composed batched ops through autograd, or
 /// the hand-written backward (Elman RNN and GRU); `auto` picks per cell,
 /// device and pack size.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kernel {
-    #[default]
     Auto,
     Libtorch,
     Composed,
@@ -94,10 +93,9 @@ pub enum Kernel {
 /// their gradients) into one buffer at the start, so an Adam step is a
 /// handful of ops over one tensor; `per-tensor` steps each weight alone,
 /// as libtorch's optimizer does. Both give the same numbers bit for bit.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum AdamLayout {
-    #[default]
     Flat,
     PerTensor,
 }

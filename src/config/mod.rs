@@ -72,8 +72,12 @@ impl<'de> Deserialize<'de> for TrainConfig {
     }
 }
 
-/// How a run is executed; none of it changes what the run computes (on
-/// one device; CPU and CUDA kernels round differently).
+/// How a run is executed: where, on how many threads, and which kernel
+/// and Adam layout compute it. It changes no setting of the run; the
+/// kernels compute the same function with float32 rounding in another
+/// order (their results agree within 1e-6 relative, see `nn::kernel`),
+/// and CPU and CUDA round differently too. The defaults are
+/// `defaults.json`'s, for `train` and studies alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Execution {
@@ -82,12 +86,22 @@ pub struct Execution {
     /// blog's model is tiny (30 units), so libtorch's per-op parallel
     /// overhead outweighs the work it splits (see docs/speed.md).
     pub threads: usize,
-    /// What computes the recurrence (absent in older plans: auto).
-    #[serde(default)]
+    /// What computes the recurrence (absent in older plans, which ran auto).
+    #[serde(default = "older_plans_kernel")]
     pub kernel: Kernel,
-    /// How Adam holds the weights (absent in older plans: flat).
-    #[serde(default)]
+    /// How Adam holds the weights (absent in older plans, which ran flat).
+    #[serde(default = "older_plans_adam_layout")]
     pub adam_layout: AdamLayout,
+}
+
+/// The kernel of a plan written before plans named one.
+fn older_plans_kernel() -> Kernel {
+    Kernel::Auto
+}
+
+/// The Adam layout of a plan written before plans named one.
+fn older_plans_adam_layout() -> AdamLayout {
+    AdamLayout::Flat
 }
 
 /// The one copy of the defaults, shared with `scripts/reference.py`.

@@ -13,10 +13,11 @@ use super::cells::{self, CellDef};
 use super::fused::FusedModel;
 use super::handwritten::HandWritten;
 use super::network::Network;
+use super::optim::Optimizer;
 use super::packed::PackedModel;
 use super::shape::ModelSpec;
 use super::weights::Weights;
-use crate::config::{Cell, Kernel};
+use crate::config::{Cell, Execution, Kernel, TrainConfig};
 
 /// What `choice` means for `members` runs of `cell` on `device`.
 pub fn resolve(choice: Kernel, cell: Cell, members: usize, device: Device) -> Result<Kernel> {
@@ -61,6 +62,22 @@ pub fn build(
         Kernel::Handwritten => Box::new(HandWritten::new(specs, &weights, device)?),
         Kernel::Composed | Kernel::Auto => Box::new(PackedModel::new(specs, &weights, device)?),
     })
+}
+
+/// The network (see `build`) with `execution`'s kernel, and the Adam of
+/// `config` that trains it, laid out as `execution` asks where the network
+/// allows it (`Optimizer::layout_for`): what a run and a calibration train.
+pub fn build_with_adam(
+    specs: &[ModelSpec],
+    weights: Vec<Weights>,
+    device: Device,
+    execution: &Execution,
+    config: &TrainConfig,
+) -> Result<(Box<dyn Network>, Optimizer)> {
+    let net = build(specs, weights, device, execution.kernel)?;
+    let layout = Optimizer::layout_for(execution.adam_layout, &*net, device);
+    let opt = Optimizer::new(net.var_store(), config, layout)?;
+    Ok((net, opt))
 }
 
 #[cfg(test)]

@@ -14,8 +14,8 @@ use super::memory::{check_model_fits, guard, training_message};
 use crate::config::{Execution, TrainConfig};
 use crate::nn::init::draw_weights;
 use crate::nn::kernel;
-use crate::nn::optim::Optimizer;
 use crate::nn::tasks::Dataset;
+use crate::nn::weights::copy;
 use crate::nn::ModelSpec;
 use crate::train::batch::PackData;
 use crate::train::Stepper;
@@ -59,13 +59,10 @@ pub fn seconds_per_run_batch(
             let split = Dataset::for_config(&small)?.split(&small, Device::Cpu)?;
             let data = PackData::stack(&vec![&split; members], device)?;
             let weights = draw_weights(&spec, config.seed);
-            let copies = (0..members)
-                .map(|_| crate::nn::weights::copy(&weights))
-                .collect();
+            let copies = (0..members).map(|_| copy(&weights)).collect();
             let specs = vec![spec; members];
-            let net = kernel::build(&specs, copies, device, execution.kernel)?;
-            let layout = Optimizer::layout_for(execution.adam_layout, &*net, device);
-            let mut opt = Optimizer::new(net.var_store(), config, layout)?;
+            let (net, mut opt) =
+                kernel::build_with_adam(&specs, copies, device, execution, config)?;
             let mut step = Stepper::new(&*net, config);
             let order = Tensor::arange(data.rows, (Kind::Int64, Device::Cpu));
             let index = data.epoch_index(&vec![&order; members]);

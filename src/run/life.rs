@@ -105,14 +105,13 @@ fn build(plan: &CheckedPlan) -> Result<Built> {
         || {
             let specs: Vec<_> = plan.jobs.iter().map(|j| j.spec).collect();
             let weights: Vec<Weights> = plan.jobs.iter().map(initial_weights).collect();
-            let net = kernel::build(
+            let (net, opt) = kernel::build_with_adam(
                 &specs,
                 weights.iter().map(shallow).collect(),
                 plan.device,
-                plan.execution.kernel,
+                &plan.execution,
+                config,
             )?;
-            let layout = Optimizer::layout_for(plan.execution.adam_layout, &*net, plan.device);
-            let opt = Optimizer::new(net.var_store(), config, layout)?;
             Ok((weights, net, opt))
         },
     )?;

@@ -11,6 +11,8 @@ use std::{collections::BTreeMap, fs, path::PathBuf};
 use anyhow::{bail, Result};
 use tch::Device;
 
+use super::signals::signals;
+
 use crate::config::{Execution, TrainConfig};
 use crate::nn::cpu;
 use crate::nn::ModelSpec;
@@ -177,7 +179,7 @@ pub fn choose(
     // used for this choice, never cached.
     let mut noisy = Vec::new();
     for &k in &candidates {
-        if super::signals() > 0 {
+        if signals() > 0 {
             bail!("interrupted while measuring --pack auto; nothing was started");
         }
         let cost = match known.get(&k) {

@@ -17,17 +17,17 @@ pub mod queue;
 pub mod read;
 pub mod scheduler;
 pub mod shard;
+mod signals;
 pub mod tables;
 
 use std::{
     io::Write,
     path::{Path, PathBuf},
-    sync::atomic::{AtomicUsize, Ordering},
 };
 
 use anyhow::{bail, Result};
 
-use crate::config::Execution;
+use crate::config::{Execution, TrainConfig};
 use crate::nn::device;
 use crate::run::calibrate;
 use crate::store::console::Console;
@@ -37,6 +37,7 @@ use prepare::{prepare, Study};
 use queue::{packs, queue, Queue};
 use scheduler::{schedule, Outcome, Processes, Schedule};
 use shard::Shard;
+use signals::{catch_signals, signals};
 
 /// Most child processes one study process supervises at once.
 pub const MAX_JOBS: usize = 1024;
@@ -57,33 +58,6 @@ pub struct StudyOptions {
     pub quiet: bool,
     /// The rnn-lab binary that runs each pack (normally this one).
     pub exe: PathBuf,
-}
-
-/// SIGINT and SIGTERM received since the process started.
-static SIGNALS: AtomicUsize = AtomicUsize::new(0);
-
-fn signals() -> usize {
-    SIGNALS.load(Ordering::SeqCst)
-}
-
-extern "C" fn count_signal(_: libc::c_int) {
-    // An atomic add is async-signal-safe; nothing else happens here.
-    SIGNALS.fetch_add(1, Ordering::SeqCst);
-}
-
-/// Counts SIGINT and SIGTERM from now on (before anything of a study is
-/// written, so a signal at any moment is a stop, never a kill). SIGHUP is
-/// not among them: a closed terminal stops the printing, not the study.
-fn catch_signals() {
-    for signal in [libc::SIGINT, libc::SIGTERM] {
-        // SAFETY: the handler only touches an atomic.
-        unsafe {
-            libc::signal(
-                signal,
-                count_signal as extern "C" fn(libc::c_int) as libc::sighandler_t,
-            );
-        }
-    }
 }
 
 /// Runs this shard of the study `grid` in `dir`: prepares the study,
@@ -213,7 +187,7 @@ fn dry_run_estimate(
     execution: &Execution,
     dev: tch::Device,
 ) -> Result<f64> {
-    let shape = |c: &crate::config::TrainConfig| format!("{} {} at {}", c.task, c.model, c.seq_len);
+    let shape = |c: &TrainConfig| format!("{} {} at {}", c.task, c.model, c.seq_len);
     let mut known: std::collections::BTreeMap<(String, usize), f64> = choices
         .iter()
         .flat_map(|(label, choice)| {

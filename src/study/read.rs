@@ -12,7 +12,7 @@ use anyhow::{bail, Context, Result};
 
 use super::discover::discover_runs;
 use super::grid::setting_order;
-use super::manifest::{Manifest, MANIFEST};
+use super::manifest::{Manifest, LEGACY_MANIFEST, MANIFEST};
 use crate::config::TrainConfig;
 use crate::store::{FinishedRun, HISTORY, SUMMARY};
 
@@ -37,8 +37,7 @@ pub struct StudyRuns {
 
 /// Reads the study in `dir`.
 pub fn read_study(dir: &Path) -> Result<StudyRuns> {
-    let has_manifest =
-        dir.join(MANIFEST).exists() || dir.join(super::manifest::LEGACY_MANIFEST).exists();
+    let has_manifest = dir.join(MANIFEST).exists() || dir.join(LEGACY_MANIFEST).exists();
     let manifest = Manifest::read(dir)?.with_context(|| {
         format!(
             "{} holds no study (no {MANIFEST} and no finished runs): is it a study folder \

@@ -1,19 +1,21 @@
 //! IndRNN (Li et al. 2018, "Independently Recurrent Neural Network
 //! (IndRNN): Building A Longer and Deeper RNN"; reference code
-//! Sunnydreamrain/IndRNN_pytorch, `Indrnn_plainnet.py`): one recurrent
+//! Sunnydreamrain/IndRNN_pytorch, `Indrnn_plainnet.py`, and the adding
+//! problem of Sunnydreamrain/IndRNN_Theano_Lasagne): one recurrent
 //! weight per unit, so each unit's memory is its own:
 //!   h' = relu(W x + b + u ⊙ h)
 //! The paper keeps every |u| at most MAG^(1/T) (MAG = 2, T the sequence's
 //! steps: a unit's state may grow by at most MAG over the sequence), here
-//! after every optimizer step as the reference code's `clip_weight`. Init,
-//! the reference code's under either scheme: u ~ U(0, MAG^(1/T)), the top
-//! layer's u ~ U(MAG^(-1/T), MAG^(1/T)) (close to 1, so the last step
-//! remembers: the paper's choice for tasks read at the last step), the
-//! input weights kaiming_uniform(a = 8, fan_in), zero biases.
+//! after every optimizer step (the reference code clips before each
+//! forward: the same training, and the saved weights are clipped too).
+//! Init, the adding-problem code's under either scheme: u ~ U(0,
+//! MAG^(1/T)), the top layer's u ~ U(MAG^(-1/T), MAG^(1/T)) (close to 1,
+//! so the last step remembers: the paper's choice for tasks read at the
+//! last step), input weights N(0, 0.001), zero biases.
 
 use tch::{Device, Kind, Tensor};
 
-use super::{collect, project, uniform, CellDef, Layer, LayerParam, Outputs};
+use super::{collect, project, CellDef, Layer, LayerParam, Outputs};
 
 pub struct IndRnn;
 
@@ -21,6 +23,8 @@ pub static INDRNN: IndRnn = IndRnn;
 
 /// How much a unit's state may grow over the whole sequence.
 const MAG: f64 = 2.0;
+/// The input weights' standard deviation.
+const INPUT_STD: f64 = 0.001;
 
 /// The largest |u| for sequences of `steps`.
 fn bound(steps: i64) -> f64 {
@@ -33,7 +37,7 @@ impl CellDef for IndRnn {
     }
 
     fn init_note(&self) -> &'static str {
-        "the paper's code under either scheme: u ~ U(0, 2^(1/T)), the top layer's U(2^(-1/T), 2^(1/T)); input weights kaiming_uniform(a=8); zero biases"
+        "the paper's adding-problem code under either scheme: u ~ U(0, 2^(1/T)), the top layer's U(2^(-1/T), 2^(1/T)); input weights N(0, 0.001); zero biases"
     }
 
     fn layer(&self, input: i64, units: i64) -> Vec<LayerParam> {
@@ -60,12 +64,9 @@ impl CellDef for IndRnn {
         } else {
             0.0
         };
-        // kaiming_uniform_(a=8, mode='fan_in'): gain sqrt(2 / (1 + a^2)).
-        let fan_in = layer.input as f64;
-        let input_bound = (2.0 / 65.0f64).sqrt() * (3.0 / fan_in).sqrt();
         let cpu = (Kind::Float, Device::Cpu);
         vec![
-            uniform(&params[0].shape, input_bound),
+            Tensor::randn(params[0].shape.as_slice(), cpu) * INPUT_STD,
             Tensor::empty(params[1].shape.as_slice(), cpu).uniform_(low, high),
             Tensor::zeros(params[2].shape.as_slice(), cpu),
         ]

@@ -158,8 +158,8 @@ fn new_cells_draw_their_papers_init() {
     );
     assert!(top.min().double_value(&[]) >= 1.0 / high - 1e-7);
     assert!(top.max().double_value(&[]) <= high + 1e-7);
-    let input_bound = (2.0f64 / 65.0).sqrt() * (3.0f64 / 2.0).sqrt();
-    assert!(w[0].1.abs().max().double_value(&[]) <= input_bound);
+    let std = w[0].1.std(true).double_value(&[]);
+    assert!((std / 0.001 - 1.0).abs() < 0.15, "input weights' std {std}");
     assert_eq!(w[2].1.abs().max().double_value(&[]), 0.0);
     // LRU: |lambda| on the ring [0.9, 0.999], phase in [0, pi/10], gamma normalising.
     let w = draw_weights(&spec(Cell::Lru, 300, 1), 3);
