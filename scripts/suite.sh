@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The long-term-dependency suite as one study: the adding problem (Le et
 # al.'s halves, Hochreiter & Schmidhuber's), the multiplication problem
-# (the blog's and H&S's), copying memory and temporal order, for the tanh
-# RNN, the IRNN, LSTM and GRU, at lengths 25, 50 and 100, seeds 1..5, with
+# (the blog's and H&S's), copying memory and temporal order, for every
+# cell rnn-lab has (`rnn-lab info` lists them: the tanh RNN, the IRNN,
+# LSTM, GRU, IndRNN, minGRU, minLSTM, LRU), at lengths 25, 50 and 100,
+# seeds 1..5, with
 # the blog's model and training (2 x 30 units, Adam 1e-3, 100 epochs)
 # and gradient-norm clipping at 1. Then the figures (scripts/plot.py) and
 # the tests between cells (scripts/compare.py --by model --unpaired, into
@@ -27,7 +29,9 @@ done
 "$root/scripts/setup.sh"
 cd "$root"
 build_rnn_lab "$root"
-suite=(--tasks multiply,add-halves,hs-add,hs-multiply,copy,order --models rnn,irnn,lstm,gru
+models=$(.venv/bin/python -c 'import json, sys; print(",".join(c["name"] for c in json.load(sys.stdin)["cells"]))' \
+  < <(target/release/rnn-lab info --json))
+suite=(--tasks multiply,add-halves,hs-add,hs-multiply,copy,order --models "$models"
   --seq-lens 25,50,100 --seeds 1..5 --clip-norm 1 --jobs 2 --out "$out")
 echo "suite: target/release/rnn-lab sweep ${suite[*]} $*"
 target/release/rnn-lab sweep "${suite[@]}" "$@"
