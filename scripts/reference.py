@@ -109,7 +109,7 @@ class Net(nn.Module):
 
 def build(args, steps, device):
     """The network, from --init-from's weights or drawn from the seed's init
-    stream; `steps` is the data's padded length (IndRNN's bound depends on it)."""
+    stream; `steps` is the data's padded length (a cell's bounds may depend on it)."""
     net = Net(args.task, args.model, args.units, args.layers, steps)
     if args.init_from:
         try:

@@ -2,8 +2,7 @@
 # The long-term-dependency suite as one study: the adding problem (Le et
 # al.'s halves, Hochreiter & Schmidhuber's), the multiplication problem
 # (the blog's and H&S's), copying memory and temporal order, for every
-# cell rnn-lab has (`rnn-lab info` lists them: the tanh RNN, the IRNN,
-# LSTM, GRU, IndRNN, minGRU, minLSTM, LRU), at lengths 25, 50 and 100,
+# cell rnn-lab has (`rnn-lab info` lists them), at lengths 25, 50 and 100,
 # seeds 1..5, with
 # the blog's model and training (2 x 30 units, Adam 1e-3, 100 epochs)
 # and gradient-norm clipping at 1. Then the figures (scripts/plot.py) and

@@ -585,3 +585,74 @@ fn a_run_from_a_weights_file_records_it_and_reruns_only_from_it() {
         "seed 4's data and batch order from seed 3's weights is another run"
     );
 }
+
+/// The IndRNN's recurrent weights stay within 2^(1/T) however large
+/// Adam's steps, alone and in a pack, on the flat buffer and per tensor
+/// (the clip follows every step); without the clip this learning rate
+/// pushes them to about 2.7.
+#[test]
+fn indrnn_weights_stay_clipped_through_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bound = 2f64.powf(1.0 / 8.0);
+    for (name, extra) in [
+        ("flat", vec!["--seeds", "1"]),
+        (
+            "per-tensor",
+            vec!["--seeds", "1", "--adam-layout", "per-tensor"],
+        ),
+        ("pack", vec!["--seeds", "1,2", "--pack", "2"]),
+    ] {
+        let out = tmp.path().join(name);
+        let mut args = vec![
+            "sweep",
+            "--models",
+            "indrnn",
+            "--lr",
+            "0.5",
+            "--samples",
+            "300",
+            "--fit-rows",
+            "250",
+            "--seq-lens",
+            "8",
+            "--units",
+            "8",
+            "--epochs",
+            "3",
+            "--quiet",
+            "--out",
+        ];
+        args.push(s(&out));
+        args.extend(extra);
+        run_ok(&args);
+        let summaries: Vec<_> = walk_files(&out, "model.safetensors");
+        assert!(!summaries.is_empty(), "{name}: no model written");
+        for path in summaries {
+            let largest = tch::Tensor::read_safetensors(&path)
+                .unwrap()
+                .into_iter()
+                .filter(|(n, _)| n.starts_with("rnn.weight_hh"))
+                .map(|(_, t)| t.abs().max().double_value(&[]))
+                .fold(0.0, f64::max);
+            assert!(
+                (largest - bound).abs() < 1e-6,
+                "{name} {}: largest |u| {largest}, bound {bound}",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Every file named `name` under `dir`.
+fn walk_files(dir: &std::path::Path, name: &str) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            found.extend(walk_files(&path, name));
+        } else if path.file_name().is_some_and(|n| n == name) {
+            found.push(path);
+        }
+    }
+    found
+}

@@ -75,7 +75,7 @@ pub trait Network {
     fn backward(&self, loss: &Tensor) {
         loss.backward();
     }
-    /// Applies the cell's constraint on its weights (the IndRNN's clip),
+    /// Applies the cell's constraint on its weights (a clip, say),
     /// after each optimizer step.
     fn constrain(&self) {}
 }

@@ -245,31 +245,6 @@ mod tests {
         (histories, seen, net)
     }
 
-    /// The IndRNN's recurrent weights stay within 2^(1/T) however large
-    /// Adam's steps (the clip follows every step, on the flat buffer and
-    /// per tensor); without the clip this learning rate pushes them past it.
-    #[test]
-    fn indrnn_weights_stay_clipped_through_training() {
-        let bound = 2f64.powf(1.0 / 8.0);
-        for layout in [AdamLayout::Flat, AdamLayout::PerTensor] {
-            let config = TrainConfig {
-                lr: 0.5,
-                ..small(Cell::Indrnn, 1)
-            };
-            let (_, _, net) = train_with(&[config], Kernel::Auto, layout);
-            let w = net.member_weights(0);
-            let largest = w
-                .iter()
-                .filter(|(n, _)| n.starts_with("rnn.weight_hh"))
-                .map(|(_, t)| t.abs().max().double_value(&[]))
-                .fold(0.0, f64::max);
-            assert!(
-                (largest - bound).abs() < 1e-6,
-                "{layout:?}: largest |u| {largest}, bound {bound}"
-            );
-        }
-    }
-
     #[test]
     fn keeps_the_last_partial_batch_and_reports_every_epoch() {
         // 250 fit rows, val 0.2 -> 200 train rows -> 7 batches of 32 (6 full + 8 rows).

@@ -92,3 +92,71 @@ impl CellDef for IndRnn {
         let _ = w[1].shallow_clone().clamp_(-b, b);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tch::{Device, Kind, Tensor};
+
+    use super::super::tests::{member_layer, rand, relative, spec};
+    use crate::config::Cell;
+    use crate::nn::init::draw_weights;
+    use crate::nn::shape::ModelSpec;
+
+    /// h' = relu(W x + b + u * h), written out.
+    #[test]
+    fn computes_the_papers_step() {
+        let kind = Kind::Double;
+        let x = rand(&[1, 2, 7, 2], 4, kind);
+        let s = spec(Cell::Indrnn, 4, 1);
+        let w = member_layer(&s, 2, 0, kind);
+        let mut h = Tensor::zeros([2, 4], (kind, Device::Cpu));
+        for t in 0..7 {
+            let xt = x.get(0).select(1, t);
+            h = (xt.matmul(&w[0].get(0).tr()) + w[2].get(0) + w[1].get(0) * &h).relu();
+        }
+        let out = s.def().forward(&w, &x, false).last;
+        assert!(relative(&out.get(0), &h) < 1e-12);
+    }
+
+    /// u in [0, 2^(1/T)], the top layer's in [2^(-1/T), 2^(1/T)]; input
+    /// weights N(0, 0.001); zero biases.
+    #[test]
+    fn draws_the_papers_init() {
+        let s = ModelSpec {
+            steps: 50,
+            ..spec(Cell::Indrnn, 200, 2)
+        };
+        let w = draw_weights(&s, 3);
+        let high = 2f64.powf(1.0 / 50.0);
+        let (bottom, top) = (&w[1].1, &w[4].1);
+        assert_eq!(
+            (w[1].0.as_str(), w[4].0.as_str()),
+            ("rnn.weight_hh_l0", "rnn.weight_hh_l1")
+        );
+        assert!(bottom.min().double_value(&[]) >= 0.0 && bottom.max().double_value(&[]) <= high);
+        assert!(
+            bottom.min().double_value(&[]) < 0.05,
+            "the bottom layer reaches near 0"
+        );
+        assert!(top.min().double_value(&[]) >= 1.0 / high - 1e-7);
+        assert!(top.max().double_value(&[]) <= high + 1e-7);
+        let std = w[0].1.std(true).double_value(&[]);
+        assert!((std / 0.001 - 1.0).abs() < 0.15, "input weights' std {std}");
+        assert_eq!(w[2].1.abs().max().double_value(&[]), 0.0);
+    }
+
+    #[test]
+    fn clips_its_recurrent_weights() {
+        let s = ModelSpec {
+            steps: 10,
+            ..spec(Cell::Indrnn, 4, 1)
+        };
+        let w: Vec<Tensor> = member_layer(&s, 1, 0, Kind::Float);
+        let _ = w[1].shallow_clone().fill_(3.0);
+        let _ = w[1].narrow(1, 0, 1).fill_(-3.0);
+        s.def().constrain(&s.layer(0), &w);
+        let b = 2f64.powf(0.1);
+        assert!((w[1].max().double_value(&[]) - b).abs() < 1e-6);
+        assert!((w[1].min().double_value(&[]) + b).abs() < 1e-6);
+    }
+}

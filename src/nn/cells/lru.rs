@@ -127,3 +127,52 @@ impl CellDef for Lru {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tch::{Device, Kind, Tensor};
+
+    use super::super::tests::{member_layer, rand, relative, spec};
+    use super::*;
+    use crate::config::Cell;
+    use crate::nn::init::draw_weights;
+
+    /// h' = lambda h + gamma (B x) in complex numbers, out gelu(Re(C h') + D x),
+    /// written out with libtorch's complex tensors.
+    #[test]
+    fn computes_the_papers_step() {
+        let kind = Kind::Double;
+        let x = rand(&[1, 2, 7, 2], 4, kind);
+        let s = spec(Cell::Lru, 4, 1);
+        let w = member_layer(&s, 2, 0, kind);
+        let p: Vec<Tensor> = w.iter().map(|t| t.get(0)).collect();
+        let lambda = (-p[0].exp()).exp() * Tensor::complex(&p[1].exp().cos(), &p[1].exp().sin());
+        let (b, c) = (Tensor::complex(&p[3], &p[4]), Tensor::complex(&p[5], &p[6]));
+        let gamma = p[2].exp();
+        let zeros = Tensor::zeros([2, 4], (kind, Device::Cpu));
+        let mut h = Tensor::complex(&zeros, &zeros);
+        let mut y = zeros.copy();
+        for t in 0..7 {
+            let xt = x.get(0).select(1, t);
+            h = &lambda * &h + xt.to_kind(Kind::ComplexDouble).matmul(&b.tr()) * &gamma;
+            y = h.matmul(&c.tr()).real() + xt.matmul(&p[7].tr());
+        }
+        let out = s.def().forward(&w, &x, true);
+        assert!(relative(&out.last.get(0), &y.gelu("none")) < 1e-12);
+        assert!(out.every.unwrap().select(2, 6).equal(&out.last));
+    }
+
+    /// |lambda| on the ring [0.9, 0.999], phase in [0, pi/10], gamma normalising.
+    #[test]
+    fn draws_the_ring_init() {
+        let w = draw_weights(&spec(Cell::Lru, 300, 1), 3);
+        let modulus = (-w[0].1.to_kind(Kind::Double).exp()).exp();
+        let phase = w[1].1.to_kind(Kind::Double).exp();
+        assert!(modulus.min().double_value(&[]) >= R_MIN - 1e-6);
+        assert!(modulus.max().double_value(&[]) <= R_MAX + 1e-6);
+        assert!(phase.max().double_value(&[]) <= MAX_PHASE + 1e-6);
+        let gamma = w[2].1.to_kind(Kind::Double).exp();
+        let expected = (-modulus.square() + 1.0).sqrt();
+        assert!(relative(&gamma, &expected) < 1e-5);
+    }
+}

@@ -13,7 +13,7 @@ use tch::Tensor;
 
 #[cfg(test)]
 use super::scan::g;
-use super::scan::{log_g, log_space};
+use super::scan::{linear_layer, log_g, log_space, scanned};
 use super::{project, torch_linear, CellDef, Layer, LayerParam, Outputs};
 
 pub struct MinGru;
@@ -60,25 +60,43 @@ impl CellDef for MinGru {
     }
 }
 
-/// A layer of one input projection: `weight_ih [parts * H, in]`, `bias_ih`.
-pub(super) fn linear_layer(parts: i64, input: i64, units: i64) -> Vec<LayerParam> {
-    vec![
-        LayerParam {
-            leaf: "weight_ih",
-            shape: vec![parts * units, input],
-        },
-        LayerParam {
-            leaf: "bias_ih",
-            shape: vec![parts * units],
-        },
-    ]
-}
+#[cfg(test)]
+mod tests {
+    use tch::{Device, Kind, Tensor};
 
-/// A scan's `[K, B, L, H]` as a layer's outputs.
-pub(super) fn scanned(h: Tensor, every: bool) -> Outputs {
-    let steps = h.size()[2];
-    Outputs {
-        last: h.select(2, steps - 1),
-        every: every.then_some(h),
+    use super::super::tests::{member_layer, rand, relative, spec};
+    use super::*;
+    use crate::config::Cell;
+    use crate::nn::init::draw_weights;
+
+    /// The scan equals the step loop, in float64 and float32.
+    #[test]
+    fn the_scan_equals_the_step_loop() {
+        for (kind, tolerance) in [(Kind::Double, 1e-12), (Kind::Float, 1e-5)] {
+            let s = spec(Cell::Mingru, 5, 1);
+            let w = member_layer(&s, 3, 0, kind);
+            // Inputs of both signs, so both branches of g are taken.
+            let x = (rand(&[1, 3, 40, 2], 9, kind) - 0.5) * 4.0;
+            let scanned = s.def().forward(&w, &x, true).every.unwrap();
+            let pre = project(&x, &w[0], &w[1]);
+            let mut h = Tensor::zeros([1, 3, 5], (kind, Device::Cpu));
+            let mut steps = Vec::new();
+            for t in 0..40 {
+                h = MinGru::step(&pre.select(2, t), &h);
+                steps.push(h.shallow_clone());
+            }
+            let err = relative(&scanned, &Tensor::stack(&steps, 2));
+            assert!(err < tolerance, "{kind:?}: scan and loop differ by {err}");
+        }
+    }
+
+    /// nn.Linear's U(+-1/sqrt(in)) for weight and bias.
+    #[test]
+    fn draws_nn_linears_defaults() {
+        let w = draw_weights(&spec(Cell::Mingru, 30, 1), 3);
+        for t in [&w[0].1, &w[1].1] {
+            let m = t.abs().max().double_value(&[]);
+            assert!(m <= 1.0 / 2f64.sqrt() && m > 0.6, "{m}");
+        }
     }
 }

@@ -1,11 +1,37 @@
-//! The log-space parallel scan of minGRU and minLSTM (Feng et al. 2024,
-//! "Were RNNs All We Needed?", section 3 and appendix B; BorealisAI/minRNNs
-//! `associative_scan_log`): the recurrence `h_t = a_t ⊙ h_{t-1} + b_t`
+//! What the cells of Feng et al. 2024 ("Were RNNs All We Needed?") share:
+//! a layer of one input projection, the positive g, and the log-space
+//! parallel scan (section 3 and appendix B; BorealisAI/minRNNs
+//! `associative_scan_log`) of the recurrence `h_t = a_t ⊙ h_{t-1} + b_t`
 //! with `h_0 = 0` and positive `a`, `b` given as logarithms, over a whole
 //! sequence in a handful of ops:
 //!   a*_t = Σ_{s≤t} log a_s,  h_t = exp(a*_t + logcumsumexp_{s≤t}(log b_s − a*_s)).
 
 use tch::Tensor;
+
+use super::{LayerParam, Outputs};
+
+/// A layer of one input projection: `weight_ih [parts * H, in]`, `bias_ih`.
+pub fn linear_layer(parts: i64, input: i64, units: i64) -> Vec<LayerParam> {
+    vec![
+        LayerParam {
+            leaf: "weight_ih",
+            shape: vec![parts * units, input],
+        },
+        LayerParam {
+            leaf: "bias_ih",
+            shape: vec![parts * units],
+        },
+    ]
+}
+
+/// A scan's `[K, B, L, H]` as a layer's outputs.
+pub fn scanned(h: Tensor, every: bool) -> Outputs {
+    let steps = h.size()[2];
+    Outputs {
+        last: h.select(2, steps - 1),
+        every: every.then_some(h),
+    }
+}
 
 /// `h` over dimension `dim` of `log_a` and `log_b` (same shape).
 pub fn log_space(log_a: &Tensor, log_b: &Tensor, dim: i64) -> Tensor {
