@@ -75,6 +75,56 @@ fn single(config: &serde_json::Value, out: &Path, dir: &Path, extra: &[&str]) {
     ));
 }
 
+/// The cells of 2018-2024 (composed kernel only), at small sizes:
+/// members with both init schemes and two readouts follow their lone runs.
+#[test]
+fn the_newer_cells_pack_as_they_run_alone() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    for model in ["indrnn", "mingru", "minlstm", "lru"] {
+        let size = [
+            ("epochs", 3),
+            ("samples", 600),
+            ("fit_rows", 500),
+            ("seq_len", 30),
+        ];
+        let kinds = [("keras", "multiply", 1), ("torch", "hs-add", 2)];
+        let plan: Vec<_> = kinds
+            .iter()
+            .map(|(init, task, seed)| {
+                let out = root.join(format!("{model}-{init}-{task}-{seed}-packed"));
+                member(model, init, task, *seed, &size, &out)
+            })
+            .collect();
+        // Members of other tasks share a step only with the same shape:
+        // train each kind as its own pack of two seeds.
+        for m in &plan {
+            let mut twin = m.clone();
+            twin["config"]["seed"] = json!(m["config"]["seed"].as_u64().unwrap() + 10);
+            twin["out"] = json!(format!("{}-twin", m["out"].as_str().unwrap()));
+            let pack = [m.clone(), twin];
+            let (ok, stderr) = train_pack_with(&pack, root, "composed");
+            assert!(ok, "{model}: {stderr}");
+            let packed = Path::new(m["out"].as_str().unwrap()).to_owned();
+            let alone = root.join(format!(
+                "{}-alone",
+                packed.file_name().unwrap().to_str().unwrap()
+            ));
+            single(&m["config"], &alone, root, &["--kernel", "composed"]);
+            let worst = largest_relative_loss(&loss_pairs(&packed), &loss_pairs(&alone));
+            assert!(
+                worst <= RTOL,
+                "{model} {}: {worst:e} relative",
+                m["config"]["task"]
+            );
+            let summary = json(&packed.join("summary.json"));
+            assert_eq!(summary["pack"], json!({"members": 2, "position": 0}));
+            assert_eq!(summary["kernel"], "composed");
+            assert_clean_history(&packed, 3);
+        }
+    }
+}
+
 #[test]
 fn packed_members_follow_their_single_runs_at_the_blogs_sizes() {
     let tmp = tempfile::tempdir().unwrap();
