@@ -205,7 +205,7 @@ class IndRnn(HandCell):
     def __init__(self, features, units, layers, steps):
         super().__init__(features, units, layers, steps)
         self.u_bound = INDRNN_MAG ** (1.0 / steps)
-        self.u_low = (1.0 / INDRNN_MAG) ** (1.0 / steps)
+        self.u_low = 1.0 / self.u_bound
 
     def leaves(self, inputs, units):
         return [("weight_ih", (units, inputs)), ("weight_hh", (units,)), ("bias_ih", (units,))]
@@ -241,9 +241,14 @@ def log_g(v):
 
 def log_space_scan(log_coeffs, log_values):
     """h_t = a_t h_{t-1} + b_t from h_0 = 0, over dim 1, from log a and log b
-    (Heinsen's scan, the paper's appendix B): h = exp(a* + logcumsumexp(log b - a*))."""
+    (Heinsen's scan, the paper's appendix B): h = exp(a* + logcumsumexp(log b - a*)).
+    The running sums are taken in float64, as rnn-lab takes them (in float32
+    log h would lose 1e-3 relative over 1000 steps), and h is returned in
+    the inputs' dtype."""
+    dtype = log_coeffs.dtype
+    log_coeffs, log_values = log_coeffs.double(), log_values.double()
     a_star = torch.cumsum(log_coeffs, dim=1)
-    return torch.exp(a_star + torch.logcumsumexp(log_values - a_star, dim=1))
+    return torch.exp(a_star + torch.logcumsumexp(log_values - a_star, dim=1)).to(dtype)
 
 
 class MinCell(HandCell):
@@ -356,14 +361,16 @@ class Lru(HandCell):
             u1 = torch.rand(units)
             p("nu_log").copy_(torch.log(-0.5 * torch.log(u1 * (LRU_R_MAX ** 2 - LRU_R_MIN ** 2) + LRU_R_MIN ** 2)))
             u2 = torch.rand(units)
-            p("theta_log").copy_(torch.log(LRU_MAX_PHASE * u2))
+            # rand can return exactly 0: a phase of 1e-30 keeps its log finite (as rnn-lab).
+            p("theta_log").copy_(torch.log((u2 * LRU_MAX_PHASE).clamp_min(1e-30)))
             modulus = torch.exp(-torch.exp(p("nu_log")))
             p("gamma_log").copy_(torch.log(torch.sqrt(1 - modulus ** 2)))
-            p("B_re").copy_(torch.randn(units, inputs) / math.sqrt(2 * inputs))
-            p("B_im").copy_(torch.randn(units, inputs) / math.sqrt(2 * inputs))
-            p("C_re").copy_(torch.randn(units, units) / math.sqrt(units))
-            p("C_im").copy_(torch.randn(units, units) / math.sqrt(units))
-            p("D").copy_(torch.randn(units, inputs) / math.sqrt(inputs))
+            # Scaled by multiplying, op for op as rnn-lab draws them.
+            p("B_re").copy_(torch.randn(units, inputs) * (1.0 / math.sqrt(2 * inputs)))
+            p("B_im").copy_(torch.randn(units, inputs) * (1.0 / math.sqrt(2 * inputs)))
+            p("C_re").copy_(torch.randn(units, units) * (1.0 / math.sqrt(units)))
+            p("C_im").copy_(torch.randn(units, units) * (1.0 / math.sqrt(units)))
+            p("D").copy_(torch.randn(units, inputs) * (1.0 / math.sqrt(inputs)))
 
 
 CELLS = {"rnn": Rnn, "irnn": Irnn, "lstm": Lstm, "gru": Gru,

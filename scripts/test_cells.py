@@ -156,7 +156,8 @@ def test_init():
             p = layer(cell, n)
             inputs = features if n == 0 else units
             if name == "indrnn":
-                u_bound, u_low = 2 ** (1 / steps), 0.5 ** (1 / steps)
+                u_bound = 2 ** (1 / steps)
+                u_low = 1 / u_bound
                 low = u_low if n == layers - 1 else 0.0
                 u = p["weight_hh"]
                 check(f"indrnn l{n} weight_hh in [{low:.4f}, {u_bound:.4f}]",
@@ -199,7 +200,7 @@ def contract_draws(name, features, units, layers, steps):
         inputs = features if n == 0 else units
         if name == "indrnn":
             out[f"weight_ih_l{n}"] = torch.randn(units, inputs) * 0.001
-            low = (1 / 2) ** (1 / steps) if n == layers - 1 else 0.0
+            low = 1 / 2 ** (1 / steps) if n == layers - 1 else 0.0
             out[f"weight_hh_l{n}"] = torch.empty(units).uniform_(low, 2 ** (1 / steps))
             out[f"bias_ih_l{n}"] = torch.zeros(units)
         elif name in ("mingru", "minlstm"):
@@ -212,13 +213,13 @@ def contract_draws(name, features, units, layers, steps):
             nu_log = torch.log(-0.5 * torch.log(u1 * (r_max ** 2 - r_min ** 2) + r_min ** 2))
             u2 = torch.rand(units)
             out[f"nu_log_l{n}"] = nu_log
-            out[f"theta_log_l{n}"] = torch.log(max_phase * u2)
+            out[f"theta_log_l{n}"] = torch.log((u2 * max_phase).clamp_min(1e-30))
             out[f"gamma_log_l{n}"] = torch.log(torch.sqrt(1 - torch.exp(-torch.exp(nu_log)) ** 2))
-            out[f"B_re_l{n}"] = torch.randn(units, inputs) / math.sqrt(2 * inputs)
-            out[f"B_im_l{n}"] = torch.randn(units, inputs) / math.sqrt(2 * inputs)
-            out[f"C_re_l{n}"] = torch.randn(units, units) / math.sqrt(units)
-            out[f"C_im_l{n}"] = torch.randn(units, units) / math.sqrt(units)
-            out[f"D_l{n}"] = torch.randn(units, inputs) / math.sqrt(inputs)
+            out[f"B_re_l{n}"] = torch.randn(units, inputs) * (1 / math.sqrt(2 * inputs))
+            out[f"B_im_l{n}"] = torch.randn(units, inputs) * (1 / math.sqrt(2 * inputs))
+            out[f"C_re_l{n}"] = torch.randn(units, units) * (1 / math.sqrt(units))
+            out[f"C_im_l{n}"] = torch.randn(units, units) * (1 / math.sqrt(units))
+            out[f"D_l{n}"] = torch.randn(units, inputs) * (1 / math.sqrt(inputs))
     return out
 
 

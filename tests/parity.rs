@@ -4,10 +4,13 @@
 
 mod common;
 
-use std::{collections::HashMap, path::Path, process::Command};
+use std::{collections::HashMap, fs, path::Path, process::Command};
 
 use common::*;
-use rnn_lab::{config::Task, nn::tasks};
+use rnn_lab::{
+    config::{Cell, Task},
+    nn::tasks,
+};
 use tch::Tensor;
 
 /// Relative tolerance on every epoch's loss and val_loss.
@@ -76,30 +79,36 @@ fn reference_rebuilds_the_same_data_bit_for_bit() {
     }
 }
 
-/// Trains 3 epochs at the blog's sizes in rnn-lab, then in the reference
-/// from rnn-lab's initial weights, and compares the two runs.
+/// Trains 3 epochs in rnn-lab with every kernel that trains `model` alone,
+/// and in the reference from rnn-lab's initial weights, and compares each
+/// rnn-lab run with the reference's. The weights come from the seed, the
+/// same for every kernel (checked), so one reference run serves them all.
 fn parity(model: &str, extra: &[&str]) {
-    for kernel in kernels(model) {
-        parity_with(model, extra, kernel, true);
-    }
+    parity_on(model, extra, &kernels(model), true);
 }
 
-/// Every kernel that can train `model` alone (see `nn::kernel`).
-fn kernels(model: &str) -> Vec<&'static str> {
-    match model {
-        "lstm" => vec!["libtorch", "composed"],
-        "rnn" | "irnn" | "gru" => vec!["handwritten", "libtorch", "composed"],
-        _ => vec!["composed"],
-    }
+/// Every kernel that can train `model` alone, as `rnn-lab info --json`
+/// lists the cell's.
+fn kernels(model: &str) -> Vec<String> {
+    let info: serde_json::Value = serde_json::from_str(&run_ok(&["info", "--json"])).unwrap();
+    info["cells"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == model)
+        .unwrap_or_else(|| panic!("info --json lists no cell {model}"))["kernels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k.as_str().unwrap().to_owned())
+        .collect()
 }
 
-/// One parity run; with `reload`, the reference also loads rnn-lab's
-/// trained weights and must predict what rnn-lab predicted.
-fn parity_with(model: &str, extra: &[&str], kernel: &str, reload: bool) {
+/// Parity on `kernels`; with `reload`, the reference also loads each
+/// rnn-lab run's trained weights and must predict what it predicted.
+fn parity_on<K: AsRef<str>>(model: &str, extra: &[&str], kernels: &[K], reload: bool) {
     let tmp = tempfile::tempdir().unwrap();
-    let ours = tmp.path().join("rnn-lab");
     let theirs = tmp.path().join("reference");
-    let init = tmp.path().join("init.safetensors");
     let common: Vec<&str> = with(
         &[
             "--model",
@@ -114,23 +123,58 @@ fn parity_with(model: &str, extra: &[&str], kernel: &str, reload: bool) {
         ],
         extra,
     );
-    run_ok(&with(
-        &with(&["train"], &common),
-        &[
-            "--out",
-            s(&ours),
-            "--save-init",
-            s(&init),
-            "--kernel",
-            kernel,
-        ],
-    ));
-    assert_eq!(json(&ours.join("summary.json"))["kernel"], kernel);
-    reference(&with(
-        &common,
-        &["--out", s(&theirs), "--init-from", s(&init)],
-    ));
+    for (i, kernel) in kernels.iter().map(AsRef::as_ref).enumerate() {
+        let ours = tmp.path().join(format!("rnn-lab-{kernel}"));
+        let own_init = tmp.path().join(format!("init-{kernel}.safetensors"));
+        run_ok(&with(
+            &with(&["train"], &common),
+            &[
+                "--out",
+                s(&ours),
+                "--save-init",
+                s(&own_init),
+                "--kernel",
+                kernel,
+            ],
+        ));
+        assert_eq!(json(&ours.join("summary.json"))["kernel"], kernel);
+        if i == 0 {
+            reference(&with(
+                &common,
+                &["--out", s(&theirs), "--init-from", s(&own_init)],
+            ));
+        } else {
+            assert_eq!(
+                fs::read(&own_init).unwrap(),
+                fs::read(
+                    tmp.path()
+                        .join(format!("init-{}.safetensors", kernels[0].as_ref()))
+                )
+                .unwrap(),
+                "{model} {kernel}: the initial weights depend on the kernel"
+            );
+        }
+        compare(model, extra, kernel, &ours, &theirs);
+        if reload {
+            // The reference loads rnn-lab's trained weights and predicts the same.
+            let out = reference(&with(
+                &common,
+                &["--predict-from", s(&ours.join("model.safetensors"))],
+            ));
+            let printed = Predictions::parse(&String::from_utf8(out.stdout).unwrap());
+            let worst_loaded = printed.distance(&predictions(&ours.join("predictions.csv")));
+            assert!(
+                worst_loaded <= 1e-6,
+                "{model}: PyTorch predicts {worst_loaded} away with rnn-lab's weights"
+            );
+            println!("parity {model} {extra:?} {kernel}: PyTorch with rnn-lab's trained weights: largest diff {worst_loaded:.3e}");
+        }
+    }
+}
 
+/// rnn-lab's run `ours` against the reference's `theirs`: every epoch's
+/// loss and val_loss, the test predictions, the test loss, baseline and score.
+fn compare(model: &str, extra: &[&str], kernel: &str, ours: &Path, theirs: &Path) {
     let (mut worst_loss, mut worst_val) = (0.0f64, 0.0f64);
     for (col, worst) in [(1, &mut worst_loss), (2, &mut worst_val)] {
         let a = column(&ours.join("history.csv"), col);
@@ -163,22 +207,6 @@ fn parity_with(model: &str, extra: &[&str], kernel: &str, reload: bool) {
         "parity {model} {extra:?} {kernel}: largest relative loss diff {worst_loss:.3e}, val_loss {worst_val:.3e}, \
          largest prediction diff {worst_pred:.3e}"
     );
-
-    if !reload {
-        return;
-    }
-    // The reference loads rnn-lab's trained weights and predicts the same.
-    let out = reference(&with(
-        &common,
-        &["--predict-from", s(&ours.join("model.safetensors"))],
-    ));
-    let printed = Predictions::parse(&String::from_utf8(out.stdout).unwrap());
-    let worst_loaded = printed.distance(&a);
-    assert!(
-        worst_loaded <= 1e-6,
-        "{model}: PyTorch predicts {worst_loaded} away with rnn-lab's weights"
-    );
-    println!("parity {model} {extra:?} {kernel}: PyTorch with rnn-lab's trained weights: largest diff {worst_loaded:.3e}");
 }
 
 /// predictions.csv's prediction column: values, or classes and recalled
@@ -271,7 +299,7 @@ const TINY: [&str; 6] = ["--samples", "400", "--fit-rows", "340", "--seq-len", "
 fn every_task(model: &str) {
     for &task in Task::all() {
         let extra = with(&TINY, &["--task", task.name()]);
-        parity_with(model, &extra, "composed", task == Task::Multiply);
+        parity_on(model, &extra, &["composed"], task == Task::Multiply);
     }
 }
 
@@ -337,7 +365,7 @@ fn gradient_clipping_matches_pytorchs_clip_grad_norm() {
 #[test]
 fn both_init_schemes_equal_the_references_own_draws() {
     let tmp = tempfile::tempdir().unwrap();
-    for model in ["rnn", "irnn", "lstm", "gru"] {
+    for model in Cell::all().iter().map(|c| c.name()) {
         for init in ["keras", "torch"] {
             let ours = tmp.path().join(format!("{model}-{init}-ours.safetensors"));
             let theirs = tmp
@@ -352,6 +380,10 @@ fn both_init_schemes_equal_the_references_own_draws() {
                 "1",
                 "--seq-len",
                 "5",
+                "--samples",
+                "300",
+                "--fit-rows",
+                "250",
                 "--quiet",
             ];
             run_ok(&with(

@@ -120,6 +120,22 @@ impl Network for FusedModel {
     fn kernel(&self) -> Kernel {
         Kernel::Libtorch
     }
+
+    fn constrain(&self) {
+        let vars = self.vs.variables();
+        let def = self.spec.def();
+        tch::no_grad(|| {
+            for index in 0..self.spec.layers {
+                let layer = self.spec.layer(index);
+                let w: Vec<Tensor> = def
+                    .layer(layer.input, self.spec.units)
+                    .iter()
+                    .map(|p| vars[&format!("rnn.{}_l{index}", p.leaf)].shallow_clone())
+                    .collect();
+                def.constrain(&layer, &w);
+            }
+        });
+    }
 }
 
 #[cfg(test)]
@@ -128,8 +144,18 @@ mod tests {
 
     use super::*;
     use crate::config::{Cell, InitScheme};
+    use crate::nn::cells;
     use crate::nn::init::draw_weights;
     use crate::nn::seed::rng_lock;
+
+    /// Every cell that has libtorch's fused op.
+    fn with_libtorch() -> Vec<Cell> {
+        Cell::all()
+            .iter()
+            .copied()
+            .filter(|&c| cells::has_libtorch(cells::def(c)))
+            .collect()
+    }
 
     fn spec(cell: Cell, init: InitScheme) -> ModelSpec {
         ModelSpec::new(cell, 30, 2, init)
@@ -145,7 +171,7 @@ mod tests {
 
     #[test]
     fn keras_freezes_bias_hh_except_for_the_gru() {
-        for cell in [Cell::Rnn, Cell::Lstm, Cell::Gru] {
+        for cell in with_libtorch() {
             let vars = model(spec(cell, InitScheme::Keras), 3).vs.variables();
             for name in ["rnn.bias_hh_l0", "rnn.bias_hh_l1"] {
                 assert_eq!(
@@ -173,7 +199,7 @@ mod tests {
 
     #[test]
     fn forward_shapes() {
-        for cell in [Cell::Rnn, Cell::Lstm, Cell::Gru] {
+        for cell in with_libtorch() {
             let s = ModelSpec::new(cell, 7, 3, InitScheme::Keras);
             let m = model(s, 1);
             let x = {

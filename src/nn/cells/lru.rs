@@ -74,7 +74,8 @@ impl CellDef for Lru {
         let u1 = Tensor::rand([h], cpu);
         let nu_log = ((u1 * (R_MAX * R_MAX - R_MIN * R_MIN) + R_MIN * R_MIN).log() * -0.5).log();
         let u2 = Tensor::rand([h], cpu);
-        let theta_log = (u2 * MAX_PHASE).log();
+        // rand can return exactly 0: a phase of 1e-30 keeps its log finite.
+        let theta_log = (u2 * MAX_PHASE).clamp_min(1e-30).log();
         let modulus = (-nu_log.exp()).exp();
         let gamma_log = (-modulus.square() + 1.0).sqrt().log();
         let normal = |p: &LayerParam, std: f64| Tensor::randn(p.shape.as_slice(), cpu) * std;

@@ -9,8 +9,8 @@ use tch::nn::{self, RNN};
 use tch::Tensor;
 
 use super::{
-    collect, draw_pytorch_layer, project, pytorch_layer, CellDef, FusedStack, Layer, LayerParam,
-    Outputs,
+    collect, draw_pytorch_layer, project, pytorch_layer, zero_config, CellDef, FusedStack, Layer,
+    LayerParam, Outputs,
 };
 use crate::config::{InitScheme, Kernel};
 
@@ -83,7 +83,7 @@ impl CellDef for Lstm {
             path,
             input,
             units,
-            super::zero_config(layers),
+            zero_config(layers),
         ))))
     }
 

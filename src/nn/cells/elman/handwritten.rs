@@ -5,7 +5,7 @@
 
 use tch::Tensor;
 
-use super::super::handwritten::{flat, weight_grads, LayerGrads, LayerWeights, OutputGrad};
+use crate::nn::cells::handwritten::{flat, weight_grads, LayerGrads, LayerWeights, OutputGrad};
 
 pub struct Tape {
     relu: bool,

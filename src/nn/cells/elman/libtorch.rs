@@ -5,6 +5,8 @@
 use tch::nn::{self, RNN};
 use tch::{Device, Kind, Tensor};
 
+use crate::nn::cells::FusedStack;
+
 /// libtorch's Elman RNN, built the way tch builds its LSTM and GRU.
 #[derive(Debug)]
 pub struct ElmanRnn {
@@ -83,7 +85,7 @@ impl RNN for ElmanRnn {
     }
 }
 
-impl super::super::FusedStack for ElmanRnn {
+impl FusedStack for ElmanRnn {
     fn seq(&self, x: &Tensor) -> Tensor {
         RNN::seq(self, x).0
     }

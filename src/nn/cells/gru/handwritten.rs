@@ -8,7 +8,7 @@
 
 use tch::{Kind, Tensor};
 
-use super::super::handwritten::{flat, weight_grads, LayerGrads, LayerWeights, OutputGrad};
+use crate::nn::cells::handwritten::{flat, weight_grads, LayerGrads, LayerWeights, OutputGrad};
 
 pub struct Tape {
     x: Tensor,

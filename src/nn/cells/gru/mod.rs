@@ -14,8 +14,8 @@ use tch::Tensor;
 
 use super::handwritten::{LayerWeights, OutputGrad};
 use super::{
-    collect, draw_pytorch_layer, project, pytorch_layer, CellDef, FusedStack, HandWritten, Layer,
-    LayerParam, Outputs,
+    collect, draw_pytorch_layer, project, pytorch_layer, zero_config, CellDef, FusedStack,
+    HandWritten, Layer, LayerParam, Outputs,
 };
 use crate::config::Kernel;
 
@@ -83,7 +83,7 @@ impl CellDef for Gru {
             path,
             input,
             units,
-            super::zero_config(layers),
+            zero_config(layers),
         ))))
     }
 
