@@ -334,7 +334,7 @@ fn compare_and_plot_read_a_sweep_over_two_lengths_next_to_it() {
     let grid = [
         "sweep",
         "--tasks",
-        "multiply,add",
+        "multiply,blog-add",
         "--models",
         "rnn,lstm",
         "--seq-lens",
@@ -366,7 +366,7 @@ fn compare_and_plot_read_a_sweep_over_two_lengths_next_to_it() {
         "{table}"
     );
     assert!(
-        table.contains("| add, lstm, seq_len 8 | sweep | 2 |"),
+        table.contains("| blog-add, lstm, seq_len 8 | sweep | 2 |"),
         "{table}"
     );
     // --by model: rnn against lstm within each task and length, paired by seed.
@@ -377,7 +377,7 @@ fn compare_and_plot_read_a_sweep_over_two_lengths_next_to_it() {
         .collect();
     assert_eq!(pairs.len(), 4, "{by}");
     assert!(
-        by.contains("| sweep, add, seq_len 8 | rnn | lstm | paired, 2 |"),
+        by.contains("| sweep, blog-add, seq_len 8 | rnn | lstm | paired, 2 |"),
         "{by}"
     );
     let err = script_error("compare.py", &[s(&out), "--by", "colour"]);

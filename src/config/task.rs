@@ -75,7 +75,7 @@ impl Task {
             score: Score::Within,
         };
         match self {
-            Task::Multiply | Task::Add | Task::AddHalves => regression(Readout::Last),
+            Task::Multiply | Task::BlogAdd | Task::AddHalves => regression(Readout::Last),
             Task::HsAdd | Task::HsMultiply => regression(Readout::AtLength),
             Task::Copy => TaskShape {
                 features: 10,
@@ -112,7 +112,7 @@ impl Task {
     pub fn source(self) -> &'static str {
         match self {
             Task::Multiply => "the blog's multiplication problem (Keras textbook sampling): two markers anywhere, target the product",
-            Task::Add => "the blog's sampling with the sum as target (not the papers' adding problem)",
+            Task::BlogAdd => "the blog's sampling with the sum as target (not the papers' adding problem; formerly `add`)",
             Task::AddHalves => "Le et al. 2015, 4.1; Arjovsky et al. 2016, 4.2: one marker in each half, target the sum",
             Task::HsAdd => "Hochreiter & Schmidhuber 1997, experiment 4 (adding)",
             Task::HsMultiply => "Hochreiter & Schmidhuber 1997, experiment 5 (multiplication)",
@@ -124,7 +124,7 @@ impl Task {
     /// The shortest `seq_len` the task's definition allows, and why.
     pub fn min_seq_len(self) -> (i64, &'static str) {
         match self {
-            Task::Multiply | Task::Add | Task::AddHalves => (2, "two distinct marked steps"),
+            Task::Multiply | Task::BlogAdd | Task::AddHalves => (2, "two distinct marked steps"),
             Task::HsAdd | Task::HsMultiply => (
                 22,
                 "a first marker among the first 10 steps, a second among the first T/2 - 1",
@@ -142,6 +142,8 @@ impl Task {
 #[derive(Clone, Debug, Serialize)]
 pub struct TaskInfo {
     pub name: &'static str,
+    /// Older names of the task, still read on the command line and in files.
+    pub old_names: &'static [&'static str],
     pub source: &'static str,
     pub features: i64,
     pub outputs: i64,
@@ -168,6 +170,7 @@ pub fn catalogue() -> (Vec<TaskInfo>, Vec<CellInfo>) {
             let shape = t.shape();
             TaskInfo {
                 name: t.name(),
+                old_names: t.old_names(),
                 source: t.source(),
                 features: shape.features,
                 outputs: shape.outputs,
@@ -192,4 +195,29 @@ pub fn catalogue() -> (Vec<TaskInfo>, Vec<CellInfo>) {
         })
         .collect();
     (tasks, cells)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// blog-add was `add`: the catalogue says so, for the scripts that
+    /// read files written before.
+    #[test]
+    fn the_catalogue_lists_each_tasks_old_names() {
+        let (tasks, _) = catalogue();
+        let listed: Vec<(&str, &[&str])> = tasks.iter().map(|t| (t.name, t.old_names)).collect();
+        assert_eq!(
+            listed,
+            [
+                ("multiply", &[][..]),
+                ("blog-add", &["add"][..]),
+                ("add-halves", &[][..]),
+                ("hs-add", &[][..]),
+                ("hs-multiply", &[][..]),
+                ("copy", &[][..]),
+                ("order", &[][..]),
+            ]
+        );
+    }
 }
