@@ -63,6 +63,18 @@ impl Score {
             Score::Recall { .. } => "copied symbols recalled",
         }
     }
+
+    /// What guessing scores, in percent, where the score has a chance
+    /// level: one class in `classes`, one symbol in `symbols` per copied
+    /// step. A value's score has none (what learning nothing scores there
+    /// depends on the data: the run's `baseline_loss`).
+    pub fn chance_percent(self) -> Option<f64> {
+        match self {
+            Score::Within => None,
+            Score::Class { classes } => Some(100.0 / classes as f64),
+            Score::Recall { symbols, .. } => Some(100.0 / symbols as f64),
+        }
+    }
 }
 
 impl Task {
@@ -150,6 +162,8 @@ pub struct TaskInfo {
     pub readout: Readout,
     pub loss: Loss,
     pub score: &'static str,
+    /// What guessing scores, in percent; null for a value's score.
+    pub chance: Option<f64>,
     /// Steps of a row of `--seq-len` 100 (the longest, where lengths vary).
     pub steps_at_100: i64,
     pub min_seq_len: i64,
@@ -177,6 +191,7 @@ pub fn catalogue() -> (Vec<TaskInfo>, Vec<CellInfo>) {
                 readout: shape.readout,
                 loss: shape.loss,
                 score: shape.score.describe(),
+                chance: shape.score.chance_percent(),
                 steps_at_100: t.steps(100),
                 min_seq_len: t.min_seq_len().0,
             }
@@ -201,22 +216,25 @@ pub fn catalogue() -> (Vec<TaskInfo>, Vec<CellInfo>) {
 mod tests {
     use super::*;
 
-    /// blog-add was `add`: the catalogue says so, for the scripts that
-    /// read files written before.
+    /// Chance where guessing has one: copy recalls one symbol in 8, order
+    /// picks one class in 4; the value tasks have none.
     #[test]
-    fn the_catalogue_lists_each_tasks_old_names() {
+    fn the_catalogue_lists_each_tasks_chance_and_old_names() {
         let (tasks, _) = catalogue();
-        let listed: Vec<(&str, &[&str])> = tasks.iter().map(|t| (t.name, t.old_names)).collect();
+        let listed: Vec<(&str, Option<f64>, &[&str])> = tasks
+            .iter()
+            .map(|t| (t.name, t.chance, t.old_names))
+            .collect();
         assert_eq!(
             listed,
             [
-                ("multiply", &[][..]),
-                ("blog-add", &["add"][..]),
-                ("add-halves", &[][..]),
-                ("hs-add", &[][..]),
-                ("hs-multiply", &[][..]),
-                ("copy", &[][..]),
-                ("order", &[][..]),
+                ("multiply", None, &[][..]),
+                ("blog-add", None, &["add"][..]),
+                ("add-halves", None, &[][..]),
+                ("hs-add", None, &[][..]),
+                ("hs-multiply", None, &[][..]),
+                ("copy", Some(12.5), &[][..]),
+                ("order", Some(25.0), &[][..]),
             ]
         );
     }
