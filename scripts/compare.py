@@ -59,7 +59,7 @@ from itertools import combinations
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import fail, guard, need  # noqa: E402
-from runs import cell_key, cell_label, load_runs, varying_axes  # noqa: E402
+from runs import cell_key, cell_label, load_runs, model_rank, varying_axes  # noqa: E402
 
 TITLES = {
     "rnn-lab": "rnn-lab, Keras init",
@@ -214,7 +214,7 @@ def main():
     for r in runs:
         sets[r.set][cell_key(r, axes)][r.seed] = r
     cells = sorted({cell_key(r, axes) for r in runs}, key=lambda k: [natural(v) for v in k])
-    cells.sort(key=lambda k: MODEL_RANK.get(k[axes.index("model")], 9) if "model" in axes else 0)
+    cells.sort(key=lambda k: model_rank(k[axes.index("model")]) if "model" in axes else 0)
     pairs = [tuple(x.split(":")) for x in args.pairs.split(",") if x]
     for pair in pairs:
         if len(pair) != 2 or any(s not in sets for s in pair):
@@ -274,9 +274,6 @@ def main():
         per_seed(sets, order, cells, axes)
     for s1, s2 in pairs:
         seed_pairs(sets, cells, axes, s1, s2)
-
-
-MODEL_RANK = {"rnn": 0, "irnn": 1, "lstm": 2, "gru": 3}
 
 
 def natural(value):

@@ -21,7 +21,7 @@ pack=${PACK:-auto}
 reference_models=${REFERENCE_MODELS:-rnn lstm gru}
 "$root/scripts/setup.sh"
 build_rnn_lab "$root"
-bin=$root/target/release/rnn-lab
+bin=$RNN_LAB_BIN
 start=$(date +%s)
 
 rnn_lab_runs() {

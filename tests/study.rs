@@ -307,6 +307,8 @@ fn every_script_helps_without_a_build_or_its_packages() {
         seen += 1;
         let out = Command::new(&path)
             .arg("--help")
+            // No build either: --help must not need to ask rnn-lab.
+            .env("RNN_LAB_BIN", "/nonexistent/rnn-lab")
             .env("PYTHON", &python)
             .env("KERAS_PYTHON", &python)
             .env(
@@ -343,6 +345,7 @@ fn every_script_helps_without_a_build_or_its_packages() {
             };
             let run = Command::new(&path)
                 .args(&args)
+                .env("RNN_LAB_BIN", bin_path())
                 .env("PYTHON", &python)
                 .env("KERAS_PYTHON", &python)
                 .output()
