@@ -47,7 +47,7 @@ from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import fail, guard, need, task_info, write_atomic, writable_folder  # noqa: E402
-from runs import cell_key, load_runs, model_rank, varying_axes  # noqa: E402
+from runs import cell_key, load_runs, model_rank, varying_axes, within_sets  # noqa: E402
 
 MODEL_TITLE = {"rnn": "SimpleRNN (Elman)", "irnn": "IRNN", "lstm": "LSTM", "gru": "GRU"}
 MODEL_MARKER = {"rnn": "o", "irnn": "s", "lstm": "^", "gru": "D"}
@@ -386,13 +386,6 @@ def strip(by_set, keys, axes, value, ylabel, heading, target, ylim=None, publish
                         Line2D([], [], color="black", lw=2, label="median over seeds")])
     title(fig, heading, what_ran(runs, axes))
     save(fig, target)
-
-
-def within_sets(by_set, axes):
-    """The axes that vary inside some set: a setting that only tells sets
-    apart (the init of a set of torch-init runs) is the set's, not a cell's."""
-    return [a for a in axes if a == "model" or any(
-        len({json.dumps(r.config.get(a)) for r in rs}) > 1 for rs in by_set.values())]
 
 
 def plot_strips(by_set, axes, out_dir, threshold):

@@ -58,6 +58,6 @@ reference_runs & b=$!
 wait $a
 wait $b
 echo "reproduce: runs took $(( $(date +%s) - start )) s"
-"$root/.venv/bin/python" "$root/scripts/compare.py" "$out" --published > "$out/comparison.md"
+"$root/.venv/bin/python" "$root/scripts/compare.py" "$out" --published --per-seed > "$out/comparison.md"
 echo "reproduce: wrote $out/comparison.md"
 "$root/scripts/plot.py" --out "$out" "$out/rnn-lab" "$out/reference" "$out/rnn-lab-torch-init"

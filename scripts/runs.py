@@ -9,7 +9,8 @@ holds it (for `<model>/seed-<n>/` runs, the folder above the model), named
 relative to ROOT, or ROOT's own name when ROOT holds the runs itself.
 Same-named sets of several ROOTs are merged. Within a set, runs are grouped
 by every setting that varies over the runs read (task, model, init,
-seq_len, any other), the seed aside. A task is known by its name of today
+seq_len, any other), the seed aside; compare.py and plot.py leave out a
+setting that only tells sets apart (`within_sets`). A task is known by its name of today
 (`blog-add` in a file that says `add`), as `rnn-lab info --json` lists it.
 
 Errors are one line and exit 1: a missing package names scripts/setup.sh,
@@ -134,6 +135,13 @@ def varying_axes(runs, always=("model",)):
     """The settings (seed aside) with more than one value over `runs`."""
     return [a for a in AXIS_ORDER
             if a in always or len({json.dumps(r.config.get(a)) for r in runs}) > 1]
+
+
+def within_sets(by_set, axes):
+    """The axes that vary inside some set: a setting that only tells sets
+    apart (the init of a set of torch-init runs) is the set's, not a cell's."""
+    return [a for a in axes if a == "model" or any(
+        len({json.dumps(r.config.get(a)) for r in rs}) > 1 for rs in by_set.values())]
 
 
 def model_rank(model, unknown=9):
