@@ -2,6 +2,8 @@
 //! that scripts/setup.sh installed, and small run settings.
 #![allow(dead_code)]
 
+pub mod commands;
+
 use std::{
     fs,
     path::{Path, PathBuf},
