@@ -34,7 +34,6 @@ python=${PYTHON:-$root/.venv/bin/python}
 if [ -z "${RNN_LAB_BIN:-}" ]; then
   "$root/scripts/setup.sh" >/dev/null
   build_rnn_lab "$root"
-  RNN_LAB_BIN=$root/target/release/rnn-lab
 fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

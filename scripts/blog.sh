@@ -22,5 +22,5 @@ for arg in "$@"; do
     --out|--out=*) args=("$@") ;;
   esac
 done
-echo "blog: target/release/rnn-lab reproduce ${args[*]}"
-exec target/release/rnn-lab reproduce "${args[@]}"
+echo "blog: ${RNN_LAB_BIN#"$root"/} reproduce ${args[*]}"
+exec "$RNN_LAB_BIN" reproduce "${args[@]}"

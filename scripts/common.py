@@ -1,7 +1,9 @@
 """What the Python scripts share (standard library only, so it loads under
 any of their interpreters and before their heavy imports): rnn-lab's
-defaults, the run flags they take as `rnn-lab train` does, the checks of
-those flags and of a run folder, and errors as one line with exit 1.
+defaults, what rnn-lab lists of itself (`rnn-lab info --json`: its tasks,
+cells and limits, never copied here), the run flags they take as `rnn-lab
+train` does, the checks of those flags and of a run folder, and errors as
+one line with exit 1.
 
 The rule is rnn-lab's: check everything that can fail before an earlier
 run's files are touched; write files whole or not at all.
@@ -19,23 +21,53 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 DEFAULTS = json.load(open(os.path.join(HERE, "..", "src", "config", "defaults.json")))
 PROG = os.path.basename(sys.argv[0]).removesuffix(".py")
 RUN_FILES = ("summary.json", "history.csv", "predictions.csv", "model.safetensors")
-TASKS = ("multiply", "add", "add-halves", "hs-add", "hs-multiply", "copy", "order")
-CELLS = ("rnn", "irnn", "lstm", "gru")
-# The shortest --seq-len each task's definition allows (rnn-lab's Task::min_seq_len).
-MIN_SEQ_LEN = {"multiply": 2, "add": 2, "add-halves": 2, "hs-add": 22, "hs-multiply": 22, "copy": 1, "order": 20}
+# What the scripts read of `rnn-lab info --json`; a binary without them is
+# older than the scripts.
+INFO_KEYS = ("tasks", "cells", "limits")
+_INFO = {}  # `rnn-lab info --json`, asked once
 
 
-def rnn_lab_info():
+def rnn_lab_info(required=True):
     """`rnn-lab info --json` of $RNN_LAB_BIN, else this clone's release
-    build; None (with a note on stderr) when neither runs."""
-    import subprocess
-    binary = os.environ.get("RNN_LAB_BIN") or os.path.join(HERE, "..", "target", "release", "rnn-lab")
-    try:
-        out = subprocess.run([binary, "info", "--json"], capture_output=True, text=True, check=True)
-        return json.loads(out.stdout)
-    except (OSError, subprocess.CalledProcessError, ValueError) as e:
-        print(f"{PROG}: cannot ask {binary} (build it, or set RNN_LAB_BIN): {e}", file=sys.stderr)
-        return None
+    build, asked once: the one source of the tasks, cells and limits. When
+    neither answers, fails in one line; or, not `required` (--help, which
+    works before a build), returns None."""
+    if "info" not in _INFO:
+        import subprocess
+        binary = os.environ.get("RNN_LAB_BIN") or os.path.join(HERE, "..", "target", "release", "rnn-lab")
+        _INFO["info"] = None
+        try:
+            out = subprocess.run([binary, "info", "--json"], capture_output=True, text=True, check=True)
+            info = json.loads(out.stdout)
+            missing = [k for k in INFO_KEYS if k not in info]
+            if missing:
+                _INFO["error"] = (f"{binary} is older than the scripts (its info --json has no "
+                                  f"{', '.join(missing)}): rebuild it with cargo build --release")
+            else:
+                _INFO["info"] = info
+        except (OSError, subprocess.CalledProcessError, ValueError) as e:
+            _INFO["error"] = (f"cannot ask {binary} for its tasks, cells and limits (build it with "
+                              f"cargo build --release, or set RNN_LAB_BIN): {e}")
+    if _INFO["info"] is None and required:
+        fail(_INFO["error"])
+    return _INFO["info"]
+
+
+def task_info(name):
+    """The task `name` as `rnn-lab info --json` lists it (its shape, loss,
+    chance, shortest length), found by its name or an older one (`add`, in
+    files written before it was `blog-add`); an unknown name fails in
+    rnn-lab's words."""
+    tasks = rnn_lab_info()["tasks"]
+    for task in tasks:
+        if name.lower() in [task["name"], *task["old_names"]]:
+            return task
+    fail(f"unknown task '{name}' (expected one of: {', '.join(t['name'] for t in tasks)})")
+
+
+def cell_names():
+    """The cells (`--model`) rnn-lab has, in its order."""
+    return [c["name"] for c in rnn_lab_info()["cells"]]
 
 
 def fail(message):
@@ -104,26 +136,38 @@ def need(module, quiet=False):
 
 
 def add_run_flags(p, names):
-    """`rnn-lab train`'s flags `names`, with rnn-lab's defaults."""
+    """`rnn-lab train`'s flags `names`, with rnn-lab's defaults. The task
+    and cell are checked by check_settings against rnn-lab's lists, which
+    --help names when a build answers."""
     d, e = DEFAULTS["config"], DEFAULTS["execution"]
-    kinds = {"task": (str, TASKS), "model": (str, CELLS),
-             "init": (str, ["keras", "torch"]), "adam": (str, ["torch", "keras"]), "device": (str, None),
+    info = rnn_lab_info(required=False)
+    listed = {"task": info and [t["name"] for t in info["tasks"]], "model": info and cell_names()}
+    kinds = {"init": (str, ["keras", "torch"]), "adam": (str, ["torch", "keras"]), "device": (str, None),
+             "task": (str, None), "model": (str, None),
              "val_split": (float, None), "lr": (float, None), "adam_eps": (float, None),
              "clip_norm": (float, None)}
     for name in names:
         kind, choices = kinds.get(name, (int, None))
         default = e[name] if name in e else d.get(name)
-        p.add_argument("--" + name.replace("_", "-"), type=kind, default=default, choices=choices,
-                       help=f"as rnn-lab train (default {default})")
+        text = f"as rnn-lab train (default {default})"
+        if name in listed:
+            which = ", ".join(listed[name]) if listed[name] else "`rnn-lab info` lists them"
+            text = f"as rnn-lab train: {which} (default {default})"
+        p.add_argument("--" + name.replace("_", "-"), type=kind, default=default, choices=choices, help=text)
 
 
 def check_settings(args):
-    """rnn-lab's checks of the settings, worded as its flags."""
-    for name, low in (("samples", 1), ("fit_rows", 1), ("units", 1), ("layers", 1),
-                      ("batch_size", 1), ("epochs", 1), ("threads", 1)):
+    """rnn-lab's checks of the settings, worded as its flags, against the
+    limits, cells and tasks rnn-lab lists; a task's older name becomes its
+    name (what the run's summary.json records)."""
+    info = rnn_lab_info()
+    for name, allowed in info["limits"]["ranges"].items():
         value = getattr(args, name, None)
-        if value is not None and value < low:
-            fail(f"--{name.replace('_', '-')} must be at least {low}, got {value}")
+        flag = "--" + name.replace("_", "-")
+        if value is not None and value < allowed["min"]:
+            fail(f"{flag} must be at least {allowed['min']}, got {value}")
+        if value is not None and allowed["max"] is not None and value > allowed["max"]:
+            fail(f"{flag} must be at most {allowed['max']}, got {value}")
     if not 0.0 < args.val_split < 1.0:
         fail(f"--val-split must be in (0, 1), got {args.val_split}")
     if args.fit_rows >= args.samples:
@@ -137,9 +181,18 @@ def check_settings(args):
         value = getattr(args, name, None)
         if value is not None and not (math.isfinite(value) and value > 0):
             fail(f"--{name.replace('_', '-')} must be a positive number, got {value}")
-    task = getattr(args, "task", "multiply")
-    if args.seq_len < MIN_SEQ_LEN[task]:
-        fail(f"--seq-len must be at least {MIN_SEQ_LEN[task]} for the {task} task, got {args.seq_len}")
+    if getattr(args, "lr", None) is not None and args.lr > info["limits"]["max_lr"]:
+        fail(f"--lr must be a positive number up to {info['limits']['max_lr']:g}, got {args.lr}")
+    cells = cell_names()
+    if getattr(args, "model", None) is not None and args.model.lower() not in cells:
+        fail(f"unknown model '{args.model}' (expected one of: {', '.join(cells)})")
+    task = task_info(getattr(args, "task", DEFAULTS["config"]["task"]))
+    if hasattr(args, "task"):
+        args.task = task["name"]
+    if hasattr(args, "model"):
+        args.model = args.model.lower()
+    if args.seq_len < task["min_seq_len"]:
+        fail(f"--seq-len must be at least {task['min_seq_len']} for the {task['name']} task, got {args.seq_len}")
 
 
 def check_file(flag, path):

@@ -12,9 +12,11 @@ Each ROOT is a study (a sweep, a reproduction) or a folder of sets of runs
 (rnn-lab, reference, rnn-lab-torch-init, keras-blog, ...): any layout that
 rnn-lab, scripts/reference.py and scripts/keras_reference.py write (see
 scripts/runs.py for how sets and cells are found). Runs are grouped into
-cells by every setting that varies (model, task, length, init, ...); sets of
-the same name in several ROOTs are merged; a seed may appear once per set
-and cell.
+cells by every setting that varies within a set (model, task, length, init,
+...); a setting that only tells sets apart (the init of
+rnn-lab-torch-init) is the set's, so those sets are compared within one
+cell; sets of the same name in several ROOTs are merged; a seed may appear
+once per set and cell.
 
 Per cell and set: n, test correctness median [IQR], mean [95 % CI]
 (percentile bootstrap over seeds, 10000 resamples, seeded), min..max, the
@@ -59,7 +61,7 @@ from itertools import combinations
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import fail, guard, need  # noqa: E402
-from runs import cell_key, cell_label, load_runs, varying_axes  # noqa: E402
+from runs import cell_key, cell_label, load_runs, model_rank, varying_axes, within_sets  # noqa: E402
 
 TITLES = {
     "rnn-lab": "rnn-lab, Keras init",
@@ -203,9 +205,17 @@ def main():
     args = p.parse_args()
     np, stats = need("numpy"), need("scipy.stats")
     runs = load_runs(args.roots, args.threshold)
-    axes = varying_axes(runs)
-    labels = sorted({r.set for r in runs})
+    by_set = defaultdict(list)
+    for r in runs:
+        by_set[r.set].append(r)
+    # A setting that only tells sets apart (rnn-lab-torch-init's init) is
+    # the set's: its runs are compared with the other sets' in one cell.
+    axes = within_sets(by_set, varying_axes(runs))
+    labels = sorted(by_set)
     order = [s for s in TITLES if s in labels] + [s for s in labels if s not in TITLES]
+    if args.by in varying_axes(runs, always=()) and args.by not in axes:
+        fail(f"--by {args.by}: {args.by} only tells the sets apart here (each set holds one value); "
+             f"compare the sets instead (--by set, the default)")
     if args.by is not None and args.by != "set" and args.by not in axes:
         fail(f"--by {args.by}: the axes that vary here are {', '.join(axes)} (or set)")
     by = args.by or default_by(runs, labels)
@@ -214,7 +224,7 @@ def main():
     for r in runs:
         sets[r.set][cell_key(r, axes)][r.seed] = r
     cells = sorted({cell_key(r, axes) for r in runs}, key=lambda k: [natural(v) for v in k])
-    cells.sort(key=lambda k: MODEL_RANK.get(k[axes.index("model")], 9) if "model" in axes else 0)
+    cells.sort(key=lambda k: model_rank(k[axes.index("model")]) if "model" in axes else 0)
     pairs = [tuple(x.split(":")) for x in args.pairs.split(",") if x]
     for pair in pairs:
         if len(pair) != 2 or any(s not in sets for s in pair):
@@ -274,9 +284,6 @@ def main():
         per_seed(sets, order, cells, axes)
     for s1, s2 in pairs:
         seed_pairs(sets, cells, axes, s1, s2)
-
-
-MODEL_RANK = {"rnn": 0, "irnn": 1, "lstm": 2, "gru": 3}
 
 
 def natural(value):

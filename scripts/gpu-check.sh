@@ -20,7 +20,8 @@ root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 out=${1:-${OUT:-$root/runs/gpu-check}}
 export PYTHON=${PYTHON:-python3}
 device=${DEVICE:-cuda}
-bin=${RNN_LAB_BIN:-$root/target/release/rnn-lab}
+export RNN_LAB_BIN=${RNN_LAB_BIN:-$root/target/release/rnn-lab}
+bin=$RNN_LAB_BIN
 mkdir -p "$out"
 torch_lib=$("$PYTHON" -c 'import os, torch; print(os.path.join(os.path.dirname(torch.__file__), "lib"))')
 export LD_LIBRARY_PATH=$torch_lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}

@@ -25,8 +25,9 @@ model=${3:-lstm}
 epochs=${EPOCHS:-100}
 variants=${VARIANTS:-rnn-lab-keras-weights keras-rnn-lab-data keras-rnn-lab-data-weights}
 "$root/scripts/setup.sh" --keras
-bin=$root/target/release/rnn-lab
+bin=$(rnn_lab_bin "$root")
 [ -x "$bin" ] || build_rnn_lab "$root"
+export RNN_LAB_BIN=$bin
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export TF_CPP_MIN_LOG_LEVEL=3

@@ -19,8 +19,9 @@ seeds=${2:-1..12}
 model=${3:-lstm}
 epochs=${EPOCHS:-100}
 "$root/scripts/setup.sh" --keras
-bin=$root/target/release/rnn-lab
+bin=$(rnn_lab_bin "$root")
 [ -x "$bin" ] || build_rnn_lab "$root"
+export RNN_LAB_BIN=$bin
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export TF_CPP_MIN_LOG_LEVEL=3

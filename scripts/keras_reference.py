@@ -46,6 +46,10 @@ SETTINGS = ["model", "samples", "seq_len", "fit_rows", "val_split", "units", "la
             "batch_size", "epochs", "seed", "threads"]
 
 
+# The cells Keras has as layers (LAYERS below, once Keras is imported).
+KERAS_CELLS = ("rnn", "lstm", "gru")
+
+
 def parse_args(argv):
     """The flags, checked before Keras is imported or a file is touched."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -61,6 +65,8 @@ def parse_args(argv):
     p.add_argument("-q", "--quiet", action="store_true")
     args = p.parse_args(argv)
     check_settings(args)
+    if args.model not in KERAS_CELLS:
+        fail(f"--model {args.model}: Keras has no such layer; the Keras reference runs {', '.join(KERAS_CELLS)}")
     if args.order is None:
         args.order = "data" if args.data and args.init_from else "keras"
     if args.order == "data" and not args.data:

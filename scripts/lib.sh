@@ -11,12 +11,24 @@ help_if_asked() {
   esac
 }
 
+# The release binary of the checkout at $1: in cargo's target folder,
+# $CARGO_TARGET_DIR when set (relative to the checkout, as cargo takes it).
+rnn_lab_bin() {
+  local target=${CARGO_TARGET_DIR:-target}
+  case $target in /*) ;; *) target=$1/$target ;; esac
+  echo "$target/release/rnn-lab"
+}
+
 # Builds the release binary of the checkout at $1, showing cargo's progress
-# (a first build compiles libtorch's bindings and takes several minutes).
+# (a first build compiles libtorch's bindings and takes several minutes),
+# and exports it as RNN_LAB_BIN: the Python scripts ask it for rnn-lab's
+# tasks, cells and limits.
 build_rnn_lab() {
   local root=$1
-  if [ ! -x "$root/target/release/rnn-lab" ]; then
+  if [ ! -x "$(rnn_lab_bin "$root")" ]; then
     echo "building rnn-lab (first build: several minutes)" >&2
   fi
   (cd "$root" && cargo build --release) >&2
+  RNN_LAB_BIN=$(rnn_lab_bin "$root")
+  export RNN_LAB_BIN
 }

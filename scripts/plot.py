@@ -46,10 +46,9 @@ import textwrap
 from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import fail, guard, need, rnn_lab_info, write_atomic, writable_folder  # noqa: E402
-from runs import cell_key, load_runs, varying_axes  # noqa: E402
+from common import fail, guard, need, task_info, write_atomic, writable_folder  # noqa: E402
+from runs import cell_key, load_runs, model_rank, varying_axes, within_sets  # noqa: E402
 
-MODEL_ORDER = {"rnn": 0, "irnn": 1, "lstm": 2, "gru": 3}
 MODEL_TITLE = {"rnn": "SimpleRNN (Elman)", "irnn": "IRNN", "lstm": "LSTM", "gru": "GRU"}
 MODEL_MARKER = {"rnn": "o", "irnn": "s", "lstm": "^", "gru": "D"}
 # Artists plot.py --describe reports: reference lines and data lines.
@@ -57,20 +56,12 @@ REFERENCE, DATA = "reference", "data"
 BASELINE_LABEL = {"mse": "predicting the mean (test MSE)", "cross-entropy": "chance (test cross-entropy)"}
 np = plt = matplotlib = None  # imported in main(), after --help
 DESCRIBE = False  # --describe
-INFO = {}  # rnn-lab info --json, asked once when a chance is needed
 
 
 def chance_percent(task):
-    """The score of guessing, in percent, for a task scored by classes
-    (`rnn-lab info --json`: its outputs are the classes; a copy's are the
-    blank and the symbols it copies); None for a value's score."""
-    if "tasks" not in INFO:
-        INFO.update(rnn_lab_info() or {"tasks": []})
-    shape = next((t for t in INFO["tasks"] if t["name"] == task), None)
-    if shape is None or shape["loss"] != "cross-entropy":
-        return None
-    choices = shape["outputs"] - 1 if shape["score"] == "copied symbols recalled" else shape["outputs"]
-    return 100.0 / choices
+    """What guessing scores, in percent, as `rnn-lab info --json` lists it
+    (copy: one symbol in 8; order: one class in 4); None for a value's score."""
+    return task_info(task)["chance"]
 
 
 def cell_words(key, axes):
@@ -157,7 +148,7 @@ def layout(runs, axes):
     axes (one row each) of these runs' cells."""
     i = axes.index("model")
     keys = sorted({cell_key(r, axes) for r in runs}, key=lambda k: [str(v) for v in k])
-    models = sorted({k[i] for k in keys}, key=lambda m: MODEL_ORDER.get(m, 9))
+    models = sorted({k[i] for k in keys}, key=model_rank)
     rows = list(dict.fromkeys(k[:i] + k[i + 1:] for k in keys))
     rows.sort(key=lambda k: [v if isinstance(v, (int, float)) else str(v) for v in k])
     return models, rows
@@ -314,7 +305,7 @@ def plot_vs_length(by_set, axes, out_dir):
     lengths = sorted({r.config["seq_len"] for r in everything})
     m = others.index("model")
     keys = sorted({tuple(r.config.get(a) for a in others) for r in everything},
-                  key=lambda k: (MODEL_ORDER.get(k[m], 9), [str(v) for v in k]))
+                  key=lambda k: (model_rank(k[m]), [str(v) for v in k]))
     for ax, (label, task, runs) in zip(grid.flat, panels):
         lines = defaultdict(lambda: defaultdict(list))
         for r in runs:
@@ -327,7 +318,7 @@ def plot_vs_length(by_set, axes, out_dir):
             x = [length * shift for length, _ in points]
             q1, med, q3 = np.array([np.percentile(v, [25, 50, 75]) for _, v in points]).T
             model = key[m]
-            color = f"C{MODEL_ORDER.get(model, 4 + k) if len(others) == 1 else k % 10}"
+            color = f"C{model_rank(model, 4 + k) if len(others) == 1 else k % 10}"
             marker = MODEL_MARKER.get(model, "v") if len(others) == 1 else "os^Dv<>ph*"[k % 10]
             ax.plot(x, med, marker=marker, ms=6, mfc="none", mew=1.4, color=color, alpha=0.9,
                     gid=DATA, label=cell_words(key, others))
@@ -397,18 +388,11 @@ def strip(by_set, keys, axes, value, ylabel, heading, target, ylim=None, publish
     save(fig, target)
 
 
-def within_sets(by_set, axes):
-    """The axes that vary inside some set: a setting that only tells sets
-    apart (the init of a set of torch-init runs) is the set's, not a cell's."""
-    return [a for a in axes if a == "model" or any(
-        len({json.dumps(r.config.get(a)) for r in rs}) > 1 for rs in by_set.values())]
-
-
 def plot_strips(by_set, axes, out_dir, threshold):
     runs = [r for rs in by_set.values() for r in rs]
     axes = within_sets(by_set, axes)
     keys = sorted({cell_key(r, axes) for r in runs},
-                  key=lambda k: (MODEL_ORDER.get(k[axes.index("model")], 9), [str(v) for v in k]))
+                  key=lambda k: (model_rank(k[axes.index("model")]), [str(v) for v in k]))
     strip(by_set, keys, axes, lambda r: r.correctness, "test correctness, %",
           "Test correctness per seed", os.path.join(out_dir, "correctness-strip.png"), ylim=(-3, 104),
           chance=True)

@@ -23,7 +23,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import (DEFAULTS, add_run_flags, check_file, check_new_file, check_out, check_settings,  # noqa: E402
+from common import (add_run_flags, check_file, check_new_file, check_out, check_settings,  # noqa: E402
                     fail, guard, need, open_out, write_atomic)
 
 RUN_SETTINGS = ["task", "samples", "seq_len", "fit_rows", "val_split", "model", "units", "layers", "init", "lr",
@@ -33,11 +33,7 @@ RUN_SETTINGS = ["task", "samples", "seq_len", "fit_rows", "val_split", "model", 
 def parse_args(argv):
     """The flags, checked before anything is imported, built or written."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_run_flags(p, [name for name in RUN_SETTINGS if name != "model"] + ["device", "threads"])
-    # Any cell of scripts/cells.py, checked in main once torch is imported
-    # (common.py's CELLS, which add_run_flags checks against, lacks the new ones).
-    p.add_argument("--model", default=DEFAULTS["config"]["model"],
-                   help="as rnn-lab train: a cell of scripts/cells.py (default %(default)s)")
+    add_run_flags(p, RUN_SETTINGS + ["device", "threads"])
     p.add_argument("--out")
     p.add_argument("--force", action="store_true")
     p.add_argument("-q", "--quiet", action="store_true")
@@ -177,7 +173,7 @@ class KerasAdam(torch.optim.Optimizer):
 
 def main(args):
     if args.model not in cells.CELLS:
-        fail(f"unknown --model '{args.model}' (expected one of {', '.join(cells.CELLS)})")
+        fail(f"--model {args.model}: rnn-lab has it, scripts/cells.py not yet; add its class there")
     torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
     loss_kind = tasks.shape(args.task)[3]

@@ -21,7 +21,7 @@ pack=${PACK:-auto}
 reference_models=${REFERENCE_MODELS:-rnn lstm gru}
 "$root/scripts/setup.sh"
 build_rnn_lab "$root"
-bin=$root/target/release/rnn-lab
+bin=$RNN_LAB_BIN
 start=$(date +%s)
 
 rnn_lab_runs() {
@@ -58,6 +58,6 @@ reference_runs & b=$!
 wait $a
 wait $b
 echo "reproduce: runs took $(( $(date +%s) - start )) s"
-"$root/.venv/bin/python" "$root/scripts/compare.py" "$out" --published > "$out/comparison.md"
+"$root/.venv/bin/python" "$root/scripts/compare.py" "$out" --published --per-seed > "$out/comparison.md"
 echo "reproduce: wrote $out/comparison.md"
 "$root/scripts/plot.py" --out "$out" "$out/rnn-lab" "$out/reference" "$out/rnn-lab-torch-init"

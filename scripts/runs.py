@@ -9,7 +9,9 @@ holds it (for `<model>/seed-<n>/` runs, the folder above the model), named
 relative to ROOT, or ROOT's own name when ROOT holds the runs itself.
 Same-named sets of several ROOTs are merged. Within a set, runs are grouped
 by every setting that varies over the runs read (task, model, init,
-seq_len, any other), the seed aside.
+seq_len, any other), the seed aside; compare.py and plot.py leave out a
+setting that only tells sets apart (`within_sets`). A task is known by its name of today
+(`blog-add` in a file that says `add`), as `rnn-lab info --json` lists it.
 
 Errors are one line and exit 1: a missing package names scripts/setup.sh,
 a corrupt or truncated file names itself.
@@ -19,7 +21,7 @@ import json
 import os
 import re
 
-from common import DEFAULTS as ALL_DEFAULTS, fail
+from common import DEFAULTS as ALL_DEFAULTS, cell_names, fail, task_info
 
 DEFAULTS = ALL_DEFAULTS["config"]
 # The order axes are shown in; the seed is never an axis of a cell.
@@ -52,6 +54,7 @@ class Run:
         try:
             summary = json.load(open(path))
             self.config = {**DEFAULTS, **summary["config"]}
+            self.config["task"] = task_info(self.config["task"])["name"]
             self.correctness = float(summary["correctness"])
             self.seed = int(self.config["seed"])
         except (OSError, KeyError, TypeError, ValueError) as e:
@@ -132,6 +135,20 @@ def varying_axes(runs, always=("model",)):
     """The settings (seed aside) with more than one value over `runs`."""
     return [a for a in AXIS_ORDER
             if a in always or len({json.dumps(r.config.get(a)) for r in runs}) > 1]
+
+
+def within_sets(by_set, axes):
+    """The axes that vary inside some set: a setting that only tells sets
+    apart (the init of a set of torch-init runs) is the set's, not a cell's."""
+    return [a for a in axes if a == "model" or any(
+        len({json.dumps(r.config.get(a)) for r in rs}) > 1 for rs in by_set.values())]
+
+
+def model_rank(model, unknown=9):
+    """Where a cell comes in rnn-lab's order of cells (rnn, irnn, lstm,
+    gru), for tables and figures; `unknown` for a model it does not list."""
+    cells = cell_names()
+    return cells.index(model) if model in cells else unknown
 
 
 def cell_key(run, axes):

@@ -123,7 +123,8 @@ else
     "${torch_packages[@]}"
 fi
 
-torch_dir=$("$venv/bin/python" -c 'import os, torch; print(os.path.dirname(torch.__file__))')
+# Found, not imported: ready() imported it already, and a rerun stays quick.
+torch_dir=$("$venv/bin/python" -c 'import importlib.util, os; print(os.path.dirname(importlib.util.find_spec("torch").origin))')
 link "$torch_dir" "$root/.libtorch"
 link "$venv" "$root/.venv"
 echo "setup: .libtorch -> $torch_dir"

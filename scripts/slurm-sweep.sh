@@ -51,5 +51,5 @@ fi
 
 echo "slurm-sweep: task ${SLURM_ARRAY_TASK_ID:-?} of ${SLURM_ARRAY_TASK_COUNT:-?} on $(hostname), $bin"
 exec "$bin" sweep \
-  --tasks multiply,add --models rnn,lstm,gru --seq-lens 10,25,50,100,200 --seeds 1..3 --inits keras \
+  --tasks multiply,blog-add --models rnn,lstm,gru --seq-lens 10,25,50,100,200 --seeds 1..3 --inits keras \
   --epochs 100 --jobs 4 --out "$submit/runs/study" "$@"

@@ -32,8 +32,8 @@ models=$(.venv/bin/python -c 'import json, sys; print(",".join(c["name"] for c i
   < <(target/release/rnn-lab info --json))
 suite=(--tasks multiply,add-halves,hs-add,hs-multiply,copy,order --models "$models"
   --seq-lens 25,50,100 --seeds 1..5 --clip-norm 1 --jobs 2 --out "$out")
-echo "suite: target/release/rnn-lab sweep ${suite[*]} $*"
-target/release/rnn-lab sweep "${suite[@]}" "$@"
+echo "suite: ${RNN_LAB_BIN#"$root"/} sweep ${suite[*]} $*"
+"$RNN_LAB_BIN" sweep "${suite[@]}" "$@"
 scripts/plot.py "$out"
 scripts/compare.py "$out" --by model --unpaired >"$out/comparison.md"
 echo "suite: $out/comparison.md, $out/*.png"

@@ -313,3 +313,55 @@ fn the_slugs_are_githubs() {
         "duplicate headings and fenced code: got {got:?}"
     );
 }
+
+/// docs/experiment.md's tests of differences quote
+/// results/blog-cpu/comparison.md as that file writes them (the command
+/// that writes it is in the page; tests/docs_commands.rs runs it): every
+/// interval, p value and difference in points.
+#[test]
+fn experiment_md_cites_the_blog_comparison_as_written() {
+    let page = read(&root().join("docs/experiment.md"));
+    let section = page
+        .split("### What is a real difference")
+        .nth(1)
+        .expect("experiment.md has the section")
+        .split("\n### ")
+        .next()
+        .unwrap();
+    let file = read(&root().join("results/blog-cpu/comparison.md"));
+    let number = |text: &str| -> String {
+        text.chars()
+            .take_while(|c| c.is_ascii_digit() || ".e+-".contains(*c))
+            .collect::<String>()
+            .trim_end_matches('.')
+            .to_owned()
+    };
+    let mut cited = Vec::new();
+    for piece in section.split('[').skip(1) {
+        let inner = piece.split(']').next().unwrap().replace("95 % CI ", "");
+        if inner.contains(", ") && inner.starts_with(['+', '-']) {
+            cited.push(format!(
+                "[{}]",
+                inner.split_whitespace().collect::<Vec<_>>().join(" ")
+            ));
+        }
+    }
+    for piece in section.split("p = ").skip(1) {
+        cited.push(format!("p = {}", number(piece)));
+    }
+    for word in section.split_whitespace().collect::<Vec<_>>().windows(2) {
+        let value = word[0].trim_start_matches('(');
+        if word[1].starts_with("points") && value.starts_with(['+', '-']) {
+            cited.push(format!("{value} ["));
+        }
+    }
+    assert!(cited.len() >= 20, "{cited:?}");
+    let missing: Vec<&String> = cited
+        .iter()
+        .filter(|c| !file.contains(c.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/experiment.md cites what results/blog-cpu/comparison.md does not say: {missing:?}"
+    );
+}

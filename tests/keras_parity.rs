@@ -8,8 +8,6 @@
 
 mod common;
 
-use std::process::Command;
-
 use common::*;
 
 /// Relative tolerance on every epoch's loss and val_loss.
@@ -22,8 +20,7 @@ fn keras(args: &[&str]) {
         "{} missing: run scripts/setup.sh --keras",
         python.display()
     );
-    let out = Command::new(python)
-        .arg(repo().join("scripts/keras_reference.py"))
+    let out = python_script_with(&python, "keras_reference.py")
         .args(args)
         .env("TF_CPP_MIN_LOG_LEVEL", "3")
         .output()

@@ -142,7 +142,7 @@ fn packed_members_follow_their_single_runs_at_the_blogs_sizes() {
         let kinds = [
             ("keras", "multiply", 1),
             ("torch", "multiply", 2),
-            ("keras", "add", 3),
+            ("keras", "blog-add", 3),
         ];
         let plan: Vec<_> = kinds
             .iter()

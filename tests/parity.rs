@@ -262,7 +262,7 @@ fn gru_matches_pytorch_step_for_step() {
 
 #[test]
 fn torch_init_and_adding_task_match_pytorch() {
-    parity("lstm", &["--init", "torch", "--task", "add"]);
+    parity("lstm", &["--init", "torch", "--task", "blog-add"]);
 }
 
 #[test]

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::{fs, path::Path, process::Command};
+use std::{fs, path::Path};
 
 use common::*;
 use serde_json::Value;
@@ -15,11 +15,9 @@ use serde_json::Value;
 /// Runs plot.py with `--describe` and this build's rnn-lab; panics with its
 /// stderr on failure.
 fn plot(args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg(repo().join("scripts/plot.py"))
+    let out = python_script("plot.py")
         .arg("--describe")
         .args(args)
-        .env("RNN_LAB_BIN", bin_path())
         .output()
         .unwrap();
     assert!(

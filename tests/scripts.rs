@@ -9,11 +9,7 @@ use std::{fs, path::Path, process::Command};
 use common::*;
 
 fn script(name: &str, args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg(repo().join("scripts").join(name))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = python_script(name).args(args).output().unwrap();
     assert!(
         out.status.success(),
         "{name} {args:?}: {}",
@@ -24,11 +20,7 @@ fn script(name: &str, args: &[&str]) -> String {
 
 /// Runs a Python script that must fail; returns its stderr.
 fn script_error(name: &str, args: &[&str]) -> String {
-    let out = Command::new(python())
-        .arg(repo().join("scripts").join(name))
-        .args(args)
-        .output()
-        .unwrap();
+    let out = python_script(name).args(args).output().unwrap();
     assert!(!out.status.success(), "{name} {args:?} succeeded");
     String::from_utf8_lossy(&out.stderr).into_owned()
 }
@@ -334,7 +326,7 @@ fn compare_and_plot_read_a_sweep_over_two_lengths_next_to_it() {
     let grid = [
         "sweep",
         "--tasks",
-        "multiply,add",
+        "multiply,blog-add",
         "--models",
         "rnn,lstm",
         "--seq-lens",
@@ -366,7 +358,7 @@ fn compare_and_plot_read_a_sweep_over_two_lengths_next_to_it() {
         "{table}"
     );
     assert!(
-        table.contains("| add, lstm, seq_len 8 | sweep | 2 |"),
+        table.contains("| blog-add, lstm, seq_len 8 | sweep | 2 |"),
         "{table}"
     );
     // --by model: rnn against lstm within each task and length, paired by seed.
@@ -377,7 +369,7 @@ fn compare_and_plot_read_a_sweep_over_two_lengths_next_to_it() {
         .collect();
     assert_eq!(pairs.len(), 4, "{by}");
     assert!(
-        by.contains("| sweep, add, seq_len 8 | rnn | lstm | paired, 2 |"),
+        by.contains("| sweep, blog-add, seq_len 8 | rnn | lstm | paired, 2 |"),
         "{by}"
     );
     let err = script_error("compare.py", &[s(&out), "--by", "colour"]);
@@ -412,9 +404,8 @@ fn refused_keeping(run: &Path, before: &[u8], out: &std::process::Output, expect
     );
 }
 
-fn python_script(python: &Path, name: &str, args: &[&str]) -> std::process::Output {
-    Command::new(python)
-        .arg(repo().join("scripts").join(name))
+fn run_script(python: &Path, name: &str, args: &[&str]) -> std::process::Output {
+    python_script_with(python, name)
         .args(args)
         .output()
         .unwrap()
@@ -439,7 +430,7 @@ fn the_python_scripts_check_before_they_replace_and_fail_in_one_line() {
         "1",
         "-q",
     ];
-    let reference = |extra: &[&str]| python_script(&python(), "reference.py", &with(&size, extra));
+    let reference = |extra: &[&str]| run_script(&python(), "reference.py", &with(&size, extra));
     assert!(reference(&["--out", s(&p("ref1"))]).status.success());
     let before = fs::read(p("ref1/summary.json")).unwrap();
     let ref1 = |extra: &[&str]| reference(&with(&["--out", s(&p("ref1")), "--force"], extra));
@@ -465,7 +456,7 @@ fn the_python_scripts_check_before_they_replace_and_fail_in_one_line() {
     let keras_python = repo().join(".venv-keras/bin/python");
     let keras = |extra: &[&str]| {
         let size: Vec<&str> = size.iter().copied().filter(|a| *a != "--init").collect();
-        python_script(&keras_python, "keras_reference.py", &with(&size, extra))
+        run_script(&keras_python, "keras_reference.py", &with(&size, extra))
     };
     assert!(keras(&["--out", s(&p("k1"))]).status.success());
     let before = fs::read(p("k1/summary.json")).unwrap();
@@ -510,7 +501,7 @@ fn the_python_scripts_check_before_they_replace_and_fail_in_one_line() {
     fake_run(&set.join("lstm/seed-1"), 1, 50.0, &[0.05, 0.02]);
     fs::write(set.join("lstm/seed-1/summary.json"), "{\"config\": ").unwrap();
     for script in ["compare.py", "plot.py"] {
-        let out = python_script(&python(), script, &[s(&set)]);
+        let out = run_script(&python(), script, &[s(&set)]);
         one_line(&out, "is not a readable summary.json");
     }
     fake_run(&set.join("lstm/seed-1"), 1, 50.0, &[0.05, 0.02]);
@@ -520,7 +511,7 @@ fn the_python_scripts_check_before_they_replace_and_fail_in_one_line() {
     )
     .unwrap();
     one_line(
-        &python_script(&python(), "compare.py", &[s(&set)]),
+        &run_script(&python(), "compare.py", &[s(&set)]),
         "is not a readable history.csv",
     );
     // A history cut short of what its summary says.
@@ -529,7 +520,7 @@ fn the_python_scripts_check_before_they_replace_and_fail_in_one_line() {
     summary["epochs_run"] = 5.into();
     fs::write(set.join("lstm/seed-1/summary.json"), summary.to_string()).unwrap();
     one_line(
-        &python_script(&python(), "plot.py", &[s(&set)]),
+        &run_script(&python(), "plot.py", &[s(&set)]),
         "has 3 epochs but its summary.json says 5",
     );
 }
@@ -689,6 +680,8 @@ fn blog_sh_runs_reproduce_with_the_users_out_or_runs_blog() {
             .args(args)
             .env("PATH", &path)
             .env("RNN_LAB_CACHE", tmp.path().join("cache"))
+            // The scratch clone's target/ holds the binary, not cargo's.
+            .env_remove("CARGO_TARGET_DIR")
             .current_dir(tmp.path())
             .output()
             .unwrap();
@@ -736,5 +729,125 @@ fn blog_sh_runs_reproduce_with_the_users_out_or_runs_blog() {
     assert!(
         !mine.exists() && !clone.join("runs").exists(),
         "a dry run wrote"
+    );
+}
+
+/// The Python scripts take rnn-lab's lists from `rnn-lab info --json`:
+/// its tasks (an old name read as today's, an unknown one refused in
+/// rnn-lab's words, never drawn as another task), each task's shape, and
+/// the limits of the settings; --help alone works without a build.
+#[test]
+fn the_scripts_ask_rnn_lab_for_its_tasks_shapes_and_limits() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let refused = |args: &[&str], expected: &str| {
+        let run = run_script(&python(), "reference.py", &with(args, &["--out", s(&out)]));
+        one_line(&run, expected);
+        assert_eq!(String::from_utf8_lossy(&run.stderr).trim(), expected);
+        assert!(!out.exists(), "reference.py {args:?} wrote before refusing");
+    };
+    refused(
+        &["--task", "sum"],
+        "reference: unknown task 'sum' (expected one of: multiply, blog-add, add-halves, hs-add, \
+         hs-multiply, copy, order)",
+    );
+    refused(
+        &["--units", "20000"],
+        "reference: --units must be at most 16384, got 20000",
+    );
+    refused(
+        &["--task", "hs-add", "--seq-len", "21"],
+        "reference: --seq-len must be at least 22 for the hs-add task, got 21",
+    );
+    refused(
+        &["--model", "transformer"],
+        "reference: unknown model 'transformer' (expected one of: rnn, irnn, lstm, gru)",
+    );
+
+    // The old name trains blog-add, and its summary says so.
+    let small = [
+        "--samples",
+        "240",
+        "--fit-rows",
+        "200",
+        "--units",
+        "4",
+        "--seq-len",
+        "6",
+        "--epochs",
+        "1",
+        "-q",
+    ];
+    let run = run_script(
+        &python(),
+        "reference.py",
+        &with(&with(&["--task", "add"], &small), &["--out", s(&out)]),
+    );
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert_eq!(
+        json(&out.join("summary.json"))["config"]["task"],
+        "blog-add"
+    );
+
+    // tasks.shape is rnn-lab's; an unknown task is an error, not order's shape.
+    let shapes = Command::new(python())
+        .arg("-c")
+        .arg(
+            "import sys; sys.path.insert(0, sys.argv[1]); import tasks\n\
+              print(tasks.shape('copy'), tasks.shape('add'))\ntasks.shape('sum')",
+        )
+        .arg(repo().join("scripts"))
+        .env("RNN_LAB_BIN", bin_path())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&shapes.stdout),
+        "(10, 9, 'every-step', 'cross-entropy') (2, 1, 'last', 'mse')\n"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&shapes.stderr).trim(),
+        "-c: unknown task 'sum' (expected one of: multiply, blog-add, add-halves, hs-add, \
+         hs-multiply, copy, order)"
+    );
+    assert_eq!(shapes.status.code(), Some(1));
+
+    // --help names the lists when a build answers, and works without one.
+    let help = |bin: &Path| {
+        let out = python_script("reference.py")
+            .arg("--help")
+            .env("RNN_LAB_BIN", bin)
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8_lossy(&out.stdout)
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    assert!(
+        help(&bin_path()).contains("--task TASK as rnn-lab train: multiply, blog-add, add-halves,"),
+        "{}",
+        help(&bin_path())
+    );
+    let without = help(Path::new("/nonexistent/rnn-lab"));
+    assert!(
+        without
+            .contains("--task TASK as rnn-lab train: `rnn-lab info` lists them (default multiply)"),
+        "{without}"
+    );
+    // Asked for more than --help, a missing build is one line that says what to do.
+    let missing = python_script("reference.py")
+        .args(["--out", s(&out)])
+        .env("RNN_LAB_BIN", "/nonexistent/rnn-lab")
+        .output()
+        .unwrap();
+    one_line(
+        &missing,
+        "reference: cannot ask /nonexistent/rnn-lab for its tasks, cells and limits \
+         (build it with cargo build --release, or set RNN_LAB_BIN)",
     );
 }

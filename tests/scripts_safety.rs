@@ -262,11 +262,7 @@ fn fake_run(dir: &Path, seed: u64, model: &str, seq_len: u64, correctness: f64, 
 }
 
 fn script_run(name: &str, args: &[&str]) -> Output {
-    Command::new(python())
-        .arg(repo().join("scripts").join(name))
-        .args(args)
-        .output()
-        .unwrap()
+    python_script(name).args(args).output().unwrap()
 }
 
 fn script_ok(name: &str, args: &[&str]) -> String {
@@ -383,8 +379,7 @@ fn compare_with_an_unwritable_output_fails_in_one_line() {
     let tmp = tempfile::tempdir().unwrap();
     let study = tmp.path().join("study");
     fake_study(&study);
-    let out = Command::new(python())
-        .arg(repo().join("scripts/compare.py"))
+    let out = python_script("compare.py")
         .arg(&study)
         .stdout(fs::File::create("/dev/full").unwrap())
         .output()

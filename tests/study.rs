@@ -267,6 +267,29 @@ fn curves_and_runs_csv_of_a_two_length_sweep_read_back() {
     assert_eq!(row[2..6], ["gru", "keras", "8", "2"]);
     let runs = csv_rows(&out.join("runs.csv"));
     assert_eq!(runs.len() - 1, 8);
+    // Each loss once: the value tasks' MSE is their test_loss and
+    // baseline_loss (no test_mse, baseline_mse beside them).
+    assert_eq!(
+        runs[0],
+        [
+            "run",
+            "task",
+            "model",
+            "init",
+            "seq_len",
+            "seed",
+            "status",
+            "epochs_run",
+            "final_loss",
+            "final_val_loss",
+            "test_loss",
+            "baseline_loss",
+            "correctness",
+            "epochs_to_threshold",
+            "seconds_total",
+            "device"
+        ]
+    );
     let status = runs[0].iter().position(|c| c == "status").unwrap();
     assert!(runs[1..].iter().all(|r| r[status] == "finished"));
     let correctness = runs[0].iter().position(|c| c == "correctness").unwrap();
@@ -307,6 +330,8 @@ fn every_script_helps_without_a_build_or_its_packages() {
         seen += 1;
         let out = Command::new(&path)
             .arg("--help")
+            // No build either: --help must not need to ask rnn-lab.
+            .env("RNN_LAB_BIN", "/nonexistent/rnn-lab")
             .env("PYTHON", &python)
             .env("KERAS_PYTHON", &python)
             .env(
@@ -343,6 +368,7 @@ fn every_script_helps_without_a_build_or_its_packages() {
             };
             let run = Command::new(&path)
                 .args(&args)
+                .env("RNN_LAB_BIN", bin_path())
                 .env("PYTHON", &python)
                 .env("KERAS_PYTHON", &python)
                 .output()
@@ -453,4 +479,157 @@ fn pack_auto_measures_caches_and_follows_the_costs() {
     let rebuilt: serde_json::Value =
         serde_json::from_str(&fs::read_to_string(&file).unwrap()).expect("rebuilt as JSON");
     assert!(rebuilt.is_object(), "{rebuilt}");
+}
+
+/// runs.csv as rnn-lab wrote it before each loss was written once: the
+/// value tasks' MSE twice (test_mse beside test_loss, baseline_mse beside
+/// baseline_loss).
+const OLD_RUNS_CSV: &str = "run,task,model,init,seq_len,seed,status,epochs_run,final_loss,\
+final_val_loss,test_mse,baseline_mse,test_loss,baseline_loss,correctness,epochs_to_threshold,\
+seconds_total,device\nadd-rnn-keras-len5-seed1,add,rnn,keras,5,1,finished,2,0.2,0.2,0.2,0.17,\
+0.2,0.17,10.0,,0.1,cpu\n";
+
+/// A study made when `blog-add` was called `add` (its study.json, run
+/// folder, summary.json and runs.csv say so) aggregates, reruns its run's
+/// config, and grows under either name without training its run again;
+/// what rnn-lab writes back says blog-add, and the run keeps its folder.
+#[test]
+fn an_old_study_of_the_task_add_aggregates_and_grows_without_retraining() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("old");
+    let study = |task: &str, seeds: &str| {
+        run_ok(&with(
+            &tiny("sweep", "2"),
+            &[
+                "--tasks",
+                task,
+                "--models",
+                "rnn",
+                "--seq-lens",
+                "5",
+                "--seeds",
+                seeds,
+                "--pack",
+                "1",
+                "--out",
+                s(&out),
+            ],
+        ))
+    };
+    study("blog-add", "1");
+    // Make it what an older rnn-lab left: every "blog-add" an "add".
+    fs::rename(
+        out.join("blog-add-rnn-keras-len5-seed1"),
+        out.join("add-rnn-keras-len5-seed1"),
+    )
+    .unwrap();
+    for file in ["study.json", "add-rnn-keras-len5-seed1/summary.json"] {
+        let text = fs::read_to_string(out.join(file)).unwrap();
+        assert!(text.contains("blog-add"), "{file}: {text}");
+        fs::write(out.join(file), text.replace("blog-add", "add")).unwrap();
+    }
+    fs::write(out.join("runs.csv"), OLD_RUNS_CSV).unwrap();
+    for file in [
+        "aggregate.md",
+        "aggregate.csv",
+        "aggregate.json",
+        "curves.csv",
+    ] {
+        fs::remove_file(out.join(file)).unwrap();
+    }
+
+    run_ok(&["aggregate", s(&out)]);
+    let table = csv_rows(&out.join("aggregate.csv"));
+    let task = table[0].iter().position(|c| c == "task").unwrap();
+    assert_eq!(table[1][task], "blog-add", "{table:?}");
+    assert!(fs::read_to_string(out.join("aggregate.md"))
+        .unwrap()
+        .contains("### blog-add"));
+
+    // train --config of the old summary.json reruns it as blog-add.
+    let rerun = tmp.path().join("rerun");
+    let summary = out.join("add-rnn-keras-len5-seed1/summary.json");
+    run_ok(&[
+        "train",
+        "--config",
+        s(&summary),
+        "--quiet",
+        "--out",
+        s(&rerun),
+    ]);
+    let mut expected = json(&summary)["config"].clone();
+    assert_eq!(expected["task"], "add");
+    expected["task"] = "blog-add".into();
+    assert_eq!(json(&rerun.join("summary.json"))["config"], expected);
+
+    // Grown under the old name on the command line, then the new one.
+    let before = finished(&out);
+    assert_eq!(
+        before.keys().collect::<Vec<_>>(),
+        ["add-rnn-keras-len5-seed1"]
+    );
+    let grown = study("add", "1..2");
+    assert!(grown.contains("2 runs (1 new)"), "{grown}");
+    let again = study("blog-add", "1..2");
+    assert!(again.contains("2 runs (0 new)"), "{again}");
+    let after = finished(&out);
+    assert_eq!(
+        after.keys().collect::<Vec<_>>(),
+        ["add-rnn-keras-len5-seed1", "blog-add-rnn-keras-len5-seed2"]
+    );
+    assert_eq!(
+        after["add-rnn-keras-len5-seed1"], before["add-rnn-keras-len5-seed1"],
+        "the old run was not trained again"
+    );
+    let manifest = json(&out.join("study.json"));
+    let runs: Vec<(&str, &str)> = manifest["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["name"].as_str().unwrap(),
+                r["config"]["task"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        runs,
+        [
+            ("add-rnn-keras-len5-seed1", "blog-add"),
+            ("blog-add-rnn-keras-len5-seed2", "blog-add")
+        ]
+    );
+    let grids: Vec<&serde_json::Value> = manifest["grids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| &g["grid"]["axes"]["task"])
+        .collect();
+    assert_eq!(grids, [&serde_json::json!(["blog-add"]); 3]);
+    assert!(!fs::read_to_string(out.join("study.json"))
+        .unwrap()
+        .contains("\"add\""));
+
+    // runs.csv is written anew, each loss once.
+    let rows = csv_rows(&out.join("runs.csv"));
+    assert_eq!(rows.len(), 3);
+    assert!(
+        !rows[0].contains(&"test_mse".to_string())
+            && !rows[0].contains(&"baseline_mse".to_string()),
+        "{:?}",
+        rows[0]
+    );
+    assert_eq!(rows[1][..2], ["add-rnn-keras-len5-seed1", "blog-add"]);
+
+    // compare.py reads the old summary.json as blog-add: one task, one cell.
+    let compared = python_script("compare.py").arg(&out).output().unwrap();
+    let text = String::from_utf8_lossy(&compared.stdout);
+    assert!(
+        compared.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&compared.stderr)
+    );
+    assert!(text.contains("| model | set | n |"), "{text}");
+    assert!(text.contains("| rnn | old | 2 |"), "{text}");
 }

@@ -19,7 +19,7 @@ fn grid(epochs: &'static str) -> Vec<&'static str> {
     let axes = [
         "sweep",
         "--tasks",
-        "multiply,add",
+        "multiply,blog-add",
         "--models",
         "rnn",
         "--seq-lens",
@@ -36,8 +36,8 @@ fn grid(epochs: &'static str) -> Vec<&'static str> {
 const NAMES: [&str; 4] = [
     "multiply-rnn-keras-len5-seed1",
     "multiply-rnn-keras-len8-seed1",
-    "add-rnn-keras-len5-seed1",
-    "add-rnn-keras-len8-seed1",
+    "blog-add-rnn-keras-len5-seed1",
+    "blog-add-rnn-keras-len8-seed1",
 ];
 
 #[test]
@@ -75,7 +75,7 @@ fn sweep_writes_manifest_and_one_folder_per_run_and_resumes_after_a_kill() {
         .map(|r| r["name"].as_str().unwrap())
         .collect();
     assert_eq!(names, NAMES);
-    assert_eq!(manifest["runs"][3]["config"]["task"], "add");
+    assert_eq!(manifest["runs"][3]["config"]["task"], "blog-add");
     assert_eq!(manifest["runs"][3]["config"]["seq_len"], 8);
 
     // Resume: everything finishes, the cut run restarted from scratch.
@@ -130,7 +130,7 @@ fn ctrl_c_stops_after_the_running_runs_and_resume_finishes() {
     // Ctrl-C in a terminal: SIGINT to the whole foreground group. The runs
     // sit in groups of their own, so only the sweep decides: it lets the
     // running pack finish and starts no more. (--pack 2 packs the SimpleRNN
-    // runs of one length: multiply and add of length 5 first.)
+    // runs of one length: multiply and blog-add of length 5 first.)
     signal("INT", &format!("-{}", child.id()));
     let output = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -215,7 +215,7 @@ fn shards_split_the_grid_and_aggregate_reads_them_together() {
             "{row:?}"
         );
         let baseline: f64 = row[col("baseline_mse_mean")].parse().unwrap();
-        let expected = if row[0] == "add" { 0.167 } else { 0.049 };
+        let expected = if row[0] == "blog-add" { 0.167 } else { 0.049 };
         assert!(
             (baseline - expected).abs() < 0.05,
             "baseline MSE {baseline} for {}",
@@ -224,7 +224,7 @@ fn shards_split_the_grid_and_aggregate_reads_them_together() {
     }
     let md = fs::read_to_string(out.join("aggregate.md")).unwrap();
     assert!(
-        md.contains("### multiply") && md.contains("### add"),
+        md.contains("### multiply") && md.contains("### blog-add"),
         "{md}"
     );
     // --out may name a folder that does not exist yet: the same tables.

@@ -58,7 +58,8 @@ impl FromStr for Seeds {
 #[derive(Args, Clone, Debug, Default, Serialize)]
 #[command(next_help_heading = "Run settings")]
 pub struct RunArgs {
-    /// multiply (the blog's), add (the blog's sampling, target the sum),
+    /// multiply (the blog's), blog-add (the blog's sampling, target the sum;
+    /// `add` still works),
     /// add-halves (Le et al. 2015's adding problem: a marker in each half),
     /// hs-add, hs-multiply (Hochreiter & Schmidhuber 1997, experiments 4
     /// and 5: lengths T..T+T/10), copy (Arjovsky et al. 2016's copying

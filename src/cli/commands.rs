@@ -9,10 +9,11 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::args::{apply_single, ExecArgs, RunArgs, RunOutputArgs};
-use rnn_lab::config::{value_text, Execution};
+use rnn_lab::config::{value_text, Execution, Limits};
 use rnn_lab::nn::device;
 use rnn_lab::run::{execute, failures, Job, Plan};
 use rnn_lab::stats::DEFAULT_VAL_THRESHOLD;
@@ -370,10 +371,23 @@ pub fn aggregate(a: AggregateArgs, console: &mut dyn Write) -> Result<()> {
     Ok(())
 }
 
+/// `info --json`: what the build sees, and the limits of every setting
+/// (the Python scripts check their flags against them).
+#[derive(Serialize)]
+struct InfoJson<'a> {
+    #[serde(flatten)]
+    environment: &'a device::Environment,
+    limits: Limits,
+}
+
 pub fn info(json: bool, console: &mut dyn Write) -> Result<()> {
     let env = device::environment();
     let text = if json {
-        serde_json::to_string_pretty(&env)? + "\n"
+        let info = InfoJson {
+            environment: &env,
+            limits: Limits::current(),
+        };
+        serde_json::to_string_pretty(&info)? + "\n"
     } else {
         device::describe(&env)
     };

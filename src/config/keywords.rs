@@ -6,32 +6,29 @@ use std::{fmt, str::FromStr};
 use serde::{Deserialize, Serialize};
 
 /// Which synthetic long-term-dependency task generates the data (see
-/// `config::task` for each one's definition and source).
+/// `config::task` for each one's definition and source). Written and read
+/// as its command-line name, so a file takes the old names the command
+/// line takes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
 pub enum Task {
     /// The blog's multiplication problem: values U[0, 1), two markers
     /// anywhere, target their product.
-    #[serde(rename = "multiply")]
     Multiply,
     /// The blog's sampling with the sum as target (not the papers' adding
-    /// problem: see AddHalves and HsAdd).
-    #[serde(rename = "add")]
-    Add,
+    /// problem: see AddHalves and HsAdd). Named `add` until three tasks were
+    /// adding problems; that name still reads.
+    BlogAdd,
     /// Le et al. 2015 / Arjovsky et al. 2016: one marker in each half,
     /// target the plain sum.
-    #[serde(rename = "add-halves")]
     AddHalves,
     /// Hochreiter & Schmidhuber 1997, experiment 4.
-    #[serde(rename = "hs-add")]
     HsAdd,
     /// Hochreiter & Schmidhuber 1997, experiment 5.
-    #[serde(rename = "hs-multiply")]
     HsMultiply,
     /// Arjovsky et al. 2016's copying memory problem.
-    #[serde(rename = "copy")]
     Copy,
     /// Hochreiter & Schmidhuber 1997, experiment 6a (temporal order).
-    #[serde(rename = "order")]
     Order,
 }
 
@@ -132,12 +129,20 @@ macro_rules! serde_as_text {
 }
 pub(crate) use serde_as_text;
 
+/// A keyword's name, and the older names it is still read by
+/// (`Variant => "name" | "old-name"`): what files written by older versions
+/// say, accepted and written back under the name.
 macro_rules! keyword_enum {
-    ($ty:ident, $what:literal, $($variant:ident => $name:literal),+) => {
+    ($ty:ident, $what:literal, $($variant:ident => $name:literal $(| $old:literal)*),+) => {
         impl $ty {
             /// The name used on the command line and in files.
             pub fn name(self) -> &'static str {
                 match self { $($ty::$variant => $name),+ }
+            }
+
+            /// The older names it is still read by.
+            pub fn old_names(self) -> &'static [&'static str] {
+                match self { $($ty::$variant => &[$($old),*]),+ }
             }
 
             /// Every value, in order.
@@ -154,7 +159,7 @@ macro_rules! keyword_enum {
             type Err = String;
             fn from_str(s: &str) -> Result<Self, String> {
                 match s.to_ascii_lowercase().as_str() {
-                    $($name => Ok($ty::$variant),)+
+                    $($name $(| $old)* => Ok($ty::$variant),)+
                     _ => Err(format!(
                         "unknown {} '{}' (expected one of: {})",
                         $what, s, [$($name),+].join(", ")
@@ -165,8 +170,8 @@ macro_rules! keyword_enum {
     };
 }
 
-keyword_enum!(Task, "task", Multiply => "multiply", Add => "add", AddHalves => "add-halves", HsAdd => "hs-add",
-    HsMultiply => "hs-multiply", Copy => "copy", Order => "order");
+keyword_enum!(Task, "task", Multiply => "multiply", BlogAdd => "blog-add" | "add", AddHalves => "add-halves",
+    HsAdd => "hs-add", HsMultiply => "hs-multiply", Copy => "copy", Order => "order");
 keyword_enum!(Cell, "model", Rnn => "rnn", Irnn => "irnn", Lstm => "lstm", Gru => "gru",
     Indrnn => "indrnn", Mingru => "mingru", Minlstm => "minlstm", Lru => "lru");
 keyword_enum!(InitScheme, "init", Keras => "keras", Torch => "torch");
@@ -204,6 +209,7 @@ impl FromStr for DeviceSpec {
 }
 
 serde_as_text!(DeviceSpec);
+serde_as_text!(Task);
 
 #[cfg(test)]
 mod tests {
@@ -214,7 +220,7 @@ mod tests {
         assert_eq!("LSTM".parse::<Cell>().unwrap(), Cell::Lstm);
         assert_eq!("gru".parse::<Cell>().unwrap().to_string(), "gru");
         assert_eq!("torch".parse::<InitScheme>().unwrap(), InitScheme::Torch);
-        assert_eq!("add".parse::<Task>().unwrap(), Task::Add);
+        assert_eq!("blog-add".parse::<Task>().unwrap(), Task::BlogAdd);
         assert_eq!(
             "transformer".parse::<Cell>().unwrap_err(),
             "unknown model 'transformer' (expected one of: rnn, irnn, lstm, gru, indrnn, mingru, minlstm, lru)"
@@ -229,5 +235,27 @@ mod tests {
             .parse::<DeviceSpec>()
             .unwrap_err()
             .contains("expected auto, cpu, cuda or cuda:N"));
+    }
+
+    /// `add` was blog-add's name: the command line and every file still
+    /// take it, and what is written back says blog-add.
+    #[test]
+    fn the_old_task_name_add_reads_as_blog_add_and_is_written_as_blog_add() {
+        assert_eq!("add".parse::<Task>().unwrap(), Task::BlogAdd);
+        assert_eq!(Task::BlogAdd.to_string(), "blog-add");
+        assert_eq!(Task::BlogAdd.old_names(), ["add"]);
+        let read: Vec<Task> = serde_json::from_str(r#"["add", "blog-add", "add-halves"]"#).unwrap();
+        assert_eq!(read, [Task::BlogAdd, Task::BlogAdd, Task::AddHalves]);
+        assert_eq!(
+            serde_json::to_string(&read).unwrap(),
+            r#"["blog-add","blog-add","add-halves"]"#
+        );
+        assert_eq!(
+            serde_json::from_str::<Task>(r#""sum""#)
+                .unwrap_err()
+                .to_string(),
+            "unknown task 'sum' (expected one of: multiply, blog-add, add-halves, hs-add, \
+             hs-multiply, copy, order)"
+        );
     }
 }

@@ -1,7 +1,10 @@
 //! Upper limits and the checks of every setting, in one place; each
 //! message names the setting and how to fix it.
 
+use std::collections::BTreeMap;
+
 use anyhow::{bail, Result};
+use serde::Serialize;
 
 use super::{Execution, TrainConfig};
 
@@ -19,10 +22,77 @@ pub const MAX_DATA_VALUES: i64 = 1 << 31;
 /// (checked by `nn::ModelSpec::check_size`, which knows each cell's parameters).
 pub const MAX_PARAMETERS: i64 = 1 << 30;
 
+/// The range of each whole-number setting: what `validate` checks, and
+/// what `rnn-lab info --json` lists for the scripts that check the same
+/// flags (scripts/common.py).
+const RANGES: [(&str, Range); 7] = [
+    ("samples", Range::from_one()),
+    ("fit_rows", Range::from_one()),
+    ("units", Range::one_to(MAX_UNITS)),
+    ("layers", Range::one_to(MAX_LAYERS)),
+    ("batch_size", Range::from_one()),
+    ("epochs", Range::one_to(MAX_EPOCHS)),
+    ("threads", Range::one_to(MAX_THREADS as i64)),
+];
+
+/// The values a whole-number setting may take; no `max`, no upper limit.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct Range {
+    pub min: i64,
+    pub max: Option<i64>,
+}
+
+impl Range {
+    /// 1 or more.
+    const fn from_one() -> Range {
+        Range { min: 1, max: None }
+    }
+
+    /// 1 to `max`.
+    const fn one_to(max: i64) -> Range {
+        Range {
+            min: 1,
+            max: Some(max),
+        }
+    }
+
+    fn of(setting: &str) -> Range {
+        RANGES
+            .iter()
+            .find(|(name, _)| *name == setting)
+            .map(|(_, range)| *range)
+            .expect("a setting with a range")
+    }
+}
+
+/// The limits as `rnn-lab info --json` lists them.
+#[derive(Clone, Debug, Serialize)]
+pub struct Limits {
+    /// Each whole-number setting's range, by its name in a config.
+    pub ranges: BTreeMap<&'static str, Range>,
+    /// The largest learning rate; every rate must be above 0.
+    pub max_lr: f64,
+    /// Values in one generated data set (rows x steps x features).
+    pub max_data_values: i64,
+    /// Weights of one model.
+    pub max_parameters: i64,
+}
+
+impl Limits {
+    pub fn current() -> Limits {
+        Limits {
+            ranges: RANGES.into_iter().collect(),
+            max_lr: MAX_LR,
+            max_data_values: MAX_DATA_VALUES,
+            max_parameters: MAX_PARAMETERS,
+        }
+    }
+}
+
 impl TrainConfig {
     /// Checks every setting; the message names the setting and how to fix it.
     pub fn validate(&self) -> Result<()> {
-        within("samples", self.samples, 1, i64::MAX)?;
+        within("samples", self.samples)?;
         let (shortest, why) = self.task.min_seq_len();
         if self.seq_len < shortest {
             bail!(
@@ -45,7 +115,7 @@ impl TrainConfig {
                 MAX_DATA_VALUES
             );
         }
-        within("fit_rows", self.fit_rows, 1, i64::MAX)?;
+        within("fit_rows", self.fit_rows)?;
         if self.fit_rows >= self.samples {
             bail!(
                 "fit_rows ({}) must be less than samples ({}): the rows after the fit rows are the test set",
@@ -66,10 +136,10 @@ impl TrainConfig {
                 sizes.val
             );
         }
-        within("units", self.units, 1, MAX_UNITS)?;
-        within("layers", self.layers, 1, MAX_LAYERS)?;
-        within("batch_size", self.batch_size, 1, i64::MAX)?;
-        within("epochs", self.epochs, 1, MAX_EPOCHS)?;
+        within("units", self.units)?;
+        within("layers", self.layers)?;
+        within("batch_size", self.batch_size)?;
+        within("epochs", self.epochs)?;
         if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= MAX_LR) {
             bail!(
                 "lr must be a positive number up to {MAX_LR:e}, got {}",
@@ -90,9 +160,11 @@ impl TrainConfig {
 
 impl Execution {
     pub fn validate(&self) -> Result<()> {
-        if !(1..=MAX_THREADS).contains(&self.threads) {
+        let Range { min, max } = Range::of("threads");
+        let max = max.expect("threads have an upper limit");
+        if !(min..=max).contains(&i64::try_from(self.threads).unwrap_or(i64::MAX)) {
             bail!(
-                "threads must be between 1 and {MAX_THREADS}, got {}",
+                "threads must be between {min} and {max}, got {}",
                 self.threads
             );
         }
@@ -100,12 +172,14 @@ impl Execution {
     }
 }
 
-fn within(name: &str, value: i64, low: i64, high: i64) -> Result<()> {
-    if value < low {
-        bail!("{name} must be at least {low}, got {value}");
+/// Checks a whole-number setting against its range in `RANGES`.
+fn within(name: &str, value: i64) -> Result<()> {
+    let Range { min, max } = Range::of(name);
+    if value < min {
+        bail!("{name} must be at least {min}, got {value}");
     }
-    if value > high {
-        bail!("{name} must be at most {high}, got {value}");
+    if let Some(max) = max.filter(|&max| value > max) {
+        bail!("{name} must be at most {max}, got {value}");
     }
     Ok(())
 }
@@ -259,6 +333,44 @@ mod tests {
                 "adam_eps must be a positive number",
             ),
         ]);
+    }
+
+    /// What `info --json` lists is what `validate` checks.
+    #[test]
+    fn the_limits_listed_are_the_limits_checked() {
+        let listed = serde_json::to_value(Limits::current()).unwrap();
+        assert_eq!(
+            listed["ranges"],
+            serde_json::json!({
+                "batch_size": {"min": 1, "max": null},
+                "epochs": {"min": 1, "max": 1_000_000},
+                "fit_rows": {"min": 1, "max": null},
+                "layers": {"min": 1, "max": 256},
+                "samples": {"min": 1, "max": null},
+                "threads": {"min": 1, "max": 4096},
+                "units": {"min": 1, "max": 16_384},
+            })
+        );
+        assert_eq!(listed["max_lr"], 1e30);
+        assert_eq!(listed["max_data_values"], 2_147_483_648_i64);
+        assert_eq!(listed["max_parameters"], 1_073_741_824);
+        let d = TrainConfig::default;
+        assert_eq!(
+            TrainConfig {
+                epochs: 1_000_001,
+                ..d()
+            }
+            .validate()
+            .unwrap_err()
+            .to_string(),
+            "epochs must be at most 1000000, got 1000001"
+        );
+        assert!(TrainConfig {
+            epochs: 1_000_000,
+            ..d()
+        }
+        .validate()
+        .is_ok());
     }
 
     #[test]

@@ -63,6 +63,18 @@ impl Score {
             Score::Recall { .. } => "copied symbols recalled",
         }
     }
+
+    /// What guessing scores, in percent, where the score has a chance
+    /// level: one class in `classes`, one symbol in `symbols` per copied
+    /// step. A value's score has none (what learning nothing scores there
+    /// depends on the data: the run's `baseline_loss`).
+    pub fn chance_percent(self) -> Option<f64> {
+        match self {
+            Score::Within => None,
+            Score::Class { classes } => Some(100.0 / classes as f64),
+            Score::Recall { symbols, .. } => Some(100.0 / symbols as f64),
+        }
+    }
 }
 
 impl Task {
@@ -75,7 +87,7 @@ impl Task {
             score: Score::Within,
         };
         match self {
-            Task::Multiply | Task::Add | Task::AddHalves => regression(Readout::Last),
+            Task::Multiply | Task::BlogAdd | Task::AddHalves => regression(Readout::Last),
             Task::HsAdd | Task::HsMultiply => regression(Readout::AtLength),
             Task::Copy => TaskShape {
                 features: 10,
@@ -112,7 +124,7 @@ impl Task {
     pub fn source(self) -> &'static str {
         match self {
             Task::Multiply => "the blog's multiplication problem (Keras textbook sampling): two markers anywhere, target the product",
-            Task::Add => "the blog's sampling with the sum as target (not the papers' adding problem)",
+            Task::BlogAdd => "the blog's sampling with the sum as target (not the papers' adding problem; formerly `add`)",
             Task::AddHalves => "Le et al. 2015, 4.1; Arjovsky et al. 2016, 4.2: one marker in each half, target the sum",
             Task::HsAdd => "Hochreiter & Schmidhuber 1997, experiment 4 (adding)",
             Task::HsMultiply => "Hochreiter & Schmidhuber 1997, experiment 5 (multiplication)",
@@ -124,7 +136,7 @@ impl Task {
     /// The shortest `seq_len` the task's definition allows, and why.
     pub fn min_seq_len(self) -> (i64, &'static str) {
         match self {
-            Task::Multiply | Task::Add | Task::AddHalves => (2, "two distinct marked steps"),
+            Task::Multiply | Task::BlogAdd | Task::AddHalves => (2, "two distinct marked steps"),
             Task::HsAdd | Task::HsMultiply => (
                 22,
                 "a first marker among the first 10 steps, a second among the first T/2 - 1",
@@ -142,12 +154,16 @@ impl Task {
 #[derive(Clone, Debug, Serialize)]
 pub struct TaskInfo {
     pub name: &'static str,
+    /// Older names of the task, still read on the command line and in files.
+    pub old_names: &'static [&'static str],
     pub source: &'static str,
     pub features: i64,
     pub outputs: i64,
     pub readout: Readout,
     pub loss: Loss,
     pub score: &'static str,
+    /// What guessing scores, in percent; null for a value's score.
+    pub chance: Option<f64>,
     /// Steps of a row of `--seq-len` 100 (the longest, where lengths vary).
     pub steps_at_100: i64,
     pub min_seq_len: i64,
@@ -161,15 +177,45 @@ pub fn catalogue() -> Vec<TaskInfo> {
             let shape = t.shape();
             TaskInfo {
                 name: t.name(),
+                old_names: t.old_names(),
                 source: t.source(),
                 features: shape.features,
                 outputs: shape.outputs,
                 readout: shape.readout,
                 loss: shape.loss,
                 score: shape.score.describe(),
+                chance: shape.score.chance_percent(),
                 steps_at_100: t.steps(100),
                 min_seq_len: t.min_seq_len().0,
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Chance where guessing has one: copy recalls one symbol in 8, order
+    /// picks one class in 4; the value tasks have none.
+    #[test]
+    fn the_catalogue_lists_each_tasks_chance_and_old_names() {
+        let tasks = catalogue();
+        let listed: Vec<(&str, Option<f64>, &[&str])> = tasks
+            .iter()
+            .map(|t| (t.name, t.chance, t.old_names))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("multiply", None, &[][..]),
+                ("blog-add", None, &["add"][..]),
+                ("add-halves", None, &[][..]),
+                ("hs-add", None, &[][..]),
+                ("hs-multiply", None, &[][..]),
+                ("copy", Some(12.5), &[][..]),
+                ("order", Some(25.0), &[][..]),
+            ]
+        );
+    }
 }

@@ -88,7 +88,7 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub test_loss: Option<f64>,
     /// Test MSE of always predicting the mean training target (about
-    /// 0.049 for multiply, 0.167 for add): the score of learning nothing.
+    /// 0.049 for multiply, 0.167 for blog-add): the score of learning nothing.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub baseline_mse: Option<f64>,
     /// The test loss of learning nothing, whatever the task's: the constant

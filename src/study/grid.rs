@@ -15,13 +15,62 @@ pub const CANONICAL_AXES: [&str; 5] = ["task", "model", "init", "seq_len", "seed
 
 /// The axes of a grid and its fixed settings.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(from = "GridFile")]
 pub struct Grid {
     /// The fixed settings (a setting that is an axis takes each of its
     /// values instead).
     pub base: TrainConfig,
     /// Each axis's values, by `TrainConfig` field name.
     pub axes: Map<String, Value>,
+}
+
+/// A grid as a file holds it: its axes' values as the version that wrote
+/// it named them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GridFile {
+    base: TrainConfig,
+    axes: Map<String, Value>,
+}
+
+impl From<GridFile> for Grid {
+    /// Each value of an axis as a config writes it today, so a study.json
+    /// or --grid file that says `"task": ["add"]` is written back with
+    /// `blog-add`. A value no config takes stays as it was, for `validate`
+    /// to name.
+    fn from(file: GridFile) -> Grid {
+        let base = to_map(&file.base);
+        let canonical = |setting: &String, value: Value| -> Value {
+            // Only names have older spellings; numbers pass as they are
+            // (a grid of 10^5 seeds reads without 10^5 config round trips).
+            if !value.is_string() || !base.contains_key(setting) {
+                return value;
+            }
+            let mut point = base.clone();
+            point.insert(setting.clone(), value.clone());
+            match serde_json::from_value::<TrainConfig>(Value::Object(point)) {
+                Ok(config) => to_map(&config).remove(setting).unwrap_or(value),
+                Err(_) => value,
+            }
+        };
+        let axes = file
+            .axes
+            .into_iter()
+            .map(|(setting, values)| {
+                let values = match values {
+                    Value::Array(list) => {
+                        Value::Array(list.into_iter().map(|v| canonical(&setting, v)).collect())
+                    }
+                    other => other,
+                };
+                (setting, values)
+            })
+            .collect();
+        Grid {
+            base: file.base,
+            axes,
+        }
+    }
 }
 
 /// One run of a study: its folder name (stable for its settings) and its
@@ -153,7 +202,7 @@ mod tests {
     fn grid() -> Grid {
         let axes = json!({
             "seed": [1, 2, 3],
-            "task": ["multiply", "add"],
+            "task": ["multiply", "blog-add"],
             "model": ["rnn", "lstm", "gru"],
             "init": ["keras"],
             "seq_len": [10, 25, 50, 100, 200],
@@ -172,12 +221,33 @@ mod tests {
         assert_eq!(runs[0].name, "multiply-rnn-keras-len10-seed1");
         assert_eq!(runs[1].name, "multiply-rnn-keras-len10-seed2");
         assert_eq!(runs[3].name, "multiply-rnn-keras-len25-seed1");
-        assert_eq!(runs[89].name, "add-gru-keras-len200-seed3");
+        assert_eq!(runs[89].name, "blog-add-gru-keras-len200-seed3");
         assert_eq!(runs[89].config.seq_len, 200);
         let mut names: Vec<_> = runs.iter().map(|r| r.name.clone()).collect();
         names.sort();
         names.dedup();
         assert_eq!(names.len(), 90, "names are unique");
+    }
+
+    /// A grid file (or study.json) written when blog-add was `add` reads
+    /// with the task's name today, and is written back with it.
+    #[test]
+    fn a_grid_read_with_an_old_task_name_holds_the_name_of_today() {
+        let text = json!({"base": TrainConfig::default(),
+            "axes": {"task": ["multiply", "add"], "seed": [1, 2], "colour": ["red"]}});
+        let g: Grid = serde_json::from_value(text).unwrap();
+        assert_eq!(g.axes["task"], json!(["multiply", "blog-add"]));
+        assert_eq!(g.axes["seed"], json!([1, 2]));
+        assert_eq!(
+            g.axes["colour"],
+            json!(["red"]),
+            "left for validate to name"
+        );
+        let written = serde_json::to_value(&g).unwrap();
+        assert_eq!(written["axes"]["task"], json!(["multiply", "blog-add"]));
+        assert_eq!(written["base"]["task"], json!("multiply"));
+        let back: Grid = serde_json::from_value(written).unwrap();
+        assert_eq!(back, g);
     }
 
     #[test]

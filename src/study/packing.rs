@@ -162,7 +162,7 @@ mod tests {
             ]
         );
         assert!(c(1, Cell::Rnn, 10).packs_with(&TrainConfig {
-            task: Task::Add,
+            task: Task::BlogAdd,
             init: InitScheme::Torch,
             ..c(9, Cell::Rnn, 10)
         }));

@@ -56,7 +56,10 @@ pub fn curves_csv(study: &StudyRuns) -> Result<Vec<u8>> {
 
 /// runs.csv: `run`, the axes, `status` (finished; started: training now or
 /// cut off, with its epochs so far; missing: not begun) and the final
-/// numbers of the finished ones.
+/// numbers of the finished ones. The test and baseline losses are each
+/// task's own (the MSE of a value task), once: summary.json's `test_mse`
+/// and `baseline_mse` repeat them for the value tasks, and runs.csv wrote
+/// them twice before.
 pub fn runs_csv(study: &StudyRuns, threshold: f64) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["run".to_string()];
@@ -67,8 +70,6 @@ pub fn runs_csv(study: &StudyRuns, threshold: f64) -> Result<Vec<u8>> {
             "epochs_run",
             "final_loss",
             "final_val_loss",
-            "test_mse",
-            "baseline_mse",
             "test_loss",
             "baseline_loss",
             "correctness",
@@ -90,8 +91,6 @@ pub fn runs_csv(study: &StudyRuns, threshold: f64) -> Result<Vec<u8>> {
                     s.epochs_run.to_string(),
                     s.final_loss.to_string(),
                     s.final_val_loss.to_string(),
-                    s.test_mse.map_or(String::new(), |v| v.to_string()),
-                    s.baseline_mse.map_or(String::new(), |v| v.to_string()),
                     s.loss().map_or(String::new(), |v| v.to_string()),
                     s.chance().map_or(String::new(), |v| v.to_string()),
                     s.correctness.to_string(),
@@ -111,7 +110,7 @@ pub fn runs_csv(study: &StudyRuns, threshold: f64) -> Result<Vec<u8>> {
                 } else {
                     String::new()
                 });
-                line.extend(std::iter::repeat_n(String::new(), 10));
+                line.extend(std::iter::repeat_n(String::new(), 8));
             }
         }
         w.write_record(&line)?;

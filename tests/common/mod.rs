@@ -2,6 +2,8 @@
 //! that scripts/setup.sh installed, and small run settings.
 #![allow(dead_code)]
 
+pub mod commands;
+
 use std::{
     fs,
     path::{Path, PathBuf},
@@ -44,10 +46,24 @@ pub fn python() -> PathBuf {
     path
 }
 
+/// scripts/`name` under `python`, asking this build for rnn-lab's tasks,
+/// cells and limits (not whatever target/release holds).
+pub fn python_script_with(python: &Path, name: &str) -> Command {
+    let mut command = Command::new(python);
+    command
+        .arg(repo().join("scripts").join(name))
+        .env("RNN_LAB_BIN", bin_path());
+    command
+}
+
+/// scripts/`name` under the virtualenv Python of scripts/setup.sh.
+pub fn python_script(name: &str) -> Command {
+    python_script_with(&python(), name)
+}
+
 /// Runs scripts/reference.py with `args`; panics with its stderr on failure.
 pub fn reference(args: &[&str]) -> Output {
-    let out = Command::new(python())
-        .arg(repo().join("scripts/reference.py"))
+    let out = python_script("reference.py")
         .args(args)
         .output()
         .expect("start reference.py");

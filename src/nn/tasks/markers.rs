@@ -1,10 +1,10 @@
 //! The marker tasks of fixed length, two features a step (marker, value),
 //! one value to give after the last step.
 //!
-//! - `Blog` (multiply, add): the blog's multiplication problem (Keras
+//! - `Blog` (multiply, blog-add): the blog's multiplication problem (Keras
 //!   textbook): values U[0, 1); the first marked step i uniform over all L
 //!   steps, the second j uniform over the L - 1 others (j' ~ U{0..L-2},
-//!   j = j' + (j' >= i)); target the product (or, for `add`, the sum).
+//!   j = j' + (j' >= i)); target the product (or, for `blog-add`, the sum).
 //! - `Halves` (add-halves): the adding problem of Le et al. 2015 ("A simple
 //!   way to initialize recurrent networks of rectified linear units", 4.1)
 //!   and Arjovsky et al. 2016 ("Unitary evolution recurrent neural

@@ -37,7 +37,7 @@ trait Generator: Sync {
 fn generator(task: Task) -> &'static dyn Generator {
     match task {
         Task::Multiply => &markers::Blog { sum: false },
-        Task::Add => &markers::Blog { sum: true },
+        Task::BlogAdd => &markers::Blog { sum: true },
         Task::AddHalves => &markers::Halves,
         Task::HsAdd => &hochreiter::Marked { sum: true },
         Task::HsMultiply => &hochreiter::Marked { sum: false },
@@ -150,7 +150,7 @@ mod blog_tests {
 
     #[test]
     fn add_target_is_the_sum_of_the_marked_values() {
-        let d = generate(Task::Add, 300, 10, 2).unwrap();
+        let d = generate(Task::BlogAdd, 300, 10, 2).unwrap();
         let markers = d.x.select(2, 0);
         let values = d.x.select(2, 1);
         let sum = (&values * &markers).sum_dim_intlist(1, true, Kind::Float);
