@@ -24,6 +24,18 @@ pub struct LayerWeights<'a> {
     pub b_hh: &'a Tensor,
 }
 
+/// Calls `f` with a layer's four tensors as the registry hands them over
+/// (`b_hh` as `[K, G * H]`, masked) in this layout.
+pub fn with_layer<R>(w: &[Tensor], f: impl FnOnce(&LayerWeights) -> R) -> R {
+    let b_hh = w[3].unsqueeze(1);
+    f(&LayerWeights {
+        w_ih: &w[0],
+        w_hh: &w[1],
+        b_ih: &w[2],
+        b_hh: &b_hh,
+    })
+}
+
 /// One layer's gradients: its weights' and, for a layer above another,
 /// its input's.
 pub struct LayerGrads {

@@ -5,27 +5,18 @@
 //! On one member libtorch's fused op (oneDNN on the CPU, cuDNN on CUDA) is
 //! the fastest; packs compose it from batched matmuls.
 
-use tch::nn::{self, RNN};
+use tch::nn;
 use tch::Tensor;
 
 use super::{
-    collect, draw_pytorch_layer, project, pytorch_layer, zero_config, CellDef, FusedStack, Layer,
-    LayerParam, Outputs,
+    collect, draw_pytorch_layer, keras_single_bias_trains, project, pytorch_layer, zero_config,
+    CellDef, Fused, FusedStack, Layer, LayerParam, Outputs,
 };
 use crate::config::{InitScheme, Kernel};
 
 pub struct Lstm;
 
 pub static LSTM: Lstm = Lstm;
-
-#[derive(Debug)]
-struct Fused(nn::LSTM);
-
-impl FusedStack for Fused {
-    fn seq(&self, x: &Tensor) -> Tensor {
-        self.0.seq(x).0
-    }
-}
 
 impl CellDef for Lstm {
     fn about(&self) -> &'static str {
@@ -40,10 +31,8 @@ impl CellDef for Lstm {
         pytorch_layer(4, input, units)
     }
 
-    /// Keras's LSTM has a single bias: `bias_hh` stays a frozen zero under
-    /// Keras's scheme.
     fn trains(&self, leaf: &str, init: InitScheme) -> bool {
-        !(leaf == "bias_hh" && init == InitScheme::Keras)
+        keras_single_bias_trains(leaf, init)
     }
 
     fn draw(&self, layer: &Layer, params: &[LayerParam]) -> Vec<Tensor> {

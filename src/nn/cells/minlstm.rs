@@ -64,30 +64,12 @@ impl CellDef for MinLstm {
 
 #[cfg(test)]
 mod tests {
-    use tch::{Device, Kind, Tensor};
-
-    use super::super::tests::{member_layer, rand, relative, spec};
+    use super::super::tests::assert_scan_equals_loop;
     use super::*;
     use crate::config::Cell;
 
-    /// The scan equals the step loop, in float64 and float32.
     #[test]
     fn the_scan_equals_the_step_loop() {
-        for (kind, tolerance) in [(Kind::Double, 1e-12), (Kind::Float, 1e-5)] {
-            let s = spec(Cell::Minlstm, 5, 1);
-            let w = member_layer(&s, 3, 0, kind);
-            // Inputs of both signs, so both branches of g are taken.
-            let x = (rand(&[1, 3, 40, 2], 9, kind) - 0.5) * 4.0;
-            let scanned = s.def().forward(&w, &x, true).every.unwrap();
-            let pre = project(&x, &w[0], &w[1]);
-            let mut h = Tensor::zeros([1, 3, 5], (kind, Device::Cpu));
-            let mut steps = Vec::new();
-            for t in 0..40 {
-                h = MinLstm::step(&pre.select(2, t), &h);
-                steps.push(h.shallow_clone());
-            }
-            let err = relative(&scanned, &Tensor::stack(&steps, 2));
-            assert!(err < tolerance, "{kind:?}: scan and loop differ by {err}");
-        }
+        assert_scan_equals_loop(Cell::Minlstm, MinLstm::step);
     }
 }

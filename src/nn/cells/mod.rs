@@ -79,6 +79,16 @@ pub trait FusedStack: Debug {
     fn seq(&self, x: &Tensor) -> Tensor;
 }
 
+/// Any of tch's recurrent modules as a fused stack.
+#[derive(Debug)]
+struct Fused<R>(R);
+
+impl<R: nn::RNN + Debug> FusedStack for Fused<R> {
+    fn seq(&self, x: &Tensor) -> Tensor {
+        self.0.seq(x).0
+    }
+}
+
 /// A layer's forward and backward written by hand, for K members,
 /// time-major (`[K, L, B, in]`), run under `no_grad`.
 pub trait HandWritten: Sync {
@@ -234,6 +244,13 @@ pub fn draw_head(init: InitScheme, outputs: i64, units: i64) -> (Tensor, Tensor)
             Tensor::zeros([outputs], cpu()),
         ),
     }
+}
+
+/// Keras's SimpleRNN and LSTM have a single bias: under Keras's scheme
+/// `bias_hh` stays a frozen zero (a second trainable bias would double the
+/// bias step size under Adam).
+fn keras_single_bias_trains(leaf: &str, init: InitScheme) -> bool {
+    !(leaf == "bias_hh" && init == InitScheme::Keras)
 }
 
 /// PyTorch's four tensors per layer (`weight_ih [G*H, in]`, `weight_hh

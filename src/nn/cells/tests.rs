@@ -40,6 +40,29 @@ pub(super) fn member_layer(spec: &ModelSpec, seed: u64, index: i64, kind: Kind) 
         .collect()
 }
 
+/// A scanned cell's forward equals its step loop, in float64 and float32.
+pub(super) fn assert_scan_equals_loop(cell: Cell, step: fn(&Tensor, &Tensor) -> Tensor) {
+    for (kind, tolerance) in [(Kind::Double, 1e-12), (Kind::Float, 1e-5)] {
+        let s = spec(cell, 5, 1);
+        let w = member_layer(&s, 3, 0, kind);
+        // Inputs of both signs, so both branches of g are taken.
+        let x = (rand(&[1, 3, 40, 2], 9, kind) - 0.5) * 4.0;
+        let scanned = s.def().forward(&w, &x, true).every.unwrap();
+        let pre = project(&x, &w[0], &w[1]);
+        let mut h = Tensor::zeros([1, 3, 5], (kind, Device::Cpu));
+        let mut steps = Vec::new();
+        for t in 0..40 {
+            h = step(&pre.select(2, t), &h);
+            steps.push(h.shallow_clone());
+        }
+        let err = relative(&scanned, &Tensor::stack(&steps, 2));
+        assert!(
+            err < tolerance,
+            "{cell} {kind:?}: scan and loop differ by {err}"
+        );
+    }
+}
+
 #[test]
 fn every_cell_draws_what_its_layer_declares_with_distinct_names() {
     for &cell in Cell::all() {

@@ -11,10 +11,10 @@ use std::any::Any;
 
 use tch::{nn, Device, Kind, Tensor};
 
-use super::handwritten::{LayerWeights, OutputGrad};
+use super::handwritten::{with_layer, OutputGrad};
 use super::{
-    collect, draw_pytorch_layer, project, pytorch_layer, CellDef, FusedStack, HandWritten, Layer,
-    LayerParam, Outputs,
+    collect, draw_pytorch_layer, keras_single_bias_trains, project, pytorch_layer, CellDef,
+    FusedStack, HandWritten, Layer, LayerParam, Outputs,
 };
 use crate::config::{InitScheme, Kernel};
 
@@ -50,11 +50,8 @@ impl CellDef for Elman {
         pytorch_layer(1, input, units)
     }
 
-    /// Keras's SimpleRNN has a single bias: under Keras's scheme `bias_hh`
-    /// stays a frozen zero (a second trainable bias would double the bias
-    /// step size under Adam).
     fn trains(&self, leaf: &str, init: InitScheme) -> bool {
-        !(leaf == "bias_hh" && init == InitScheme::Keras)
+        keras_single_bias_trains(leaf, init)
     }
 
     /// The IRNN is its initialisation, under either scheme: Le et al. 2015
@@ -140,14 +137,7 @@ impl CellDef for Elman {
 
 impl HandWritten for Elman {
     fn forward(&self, w: &[Tensor], x: &Tensor) -> (Tensor, Box<dyn Any>) {
-        let b_hh = w[3].unsqueeze(1);
-        let lw = LayerWeights {
-            w_ih: &w[0],
-            w_hh: &w[1],
-            b_ih: &w[2],
-            b_hh: &b_hh,
-        };
-        let (h, tape) = handwritten::forward(&lw, x, self.relu);
+        let (h, tape) = with_layer(w, |lw| handwritten::forward(lw, x, self.relu));
         (h, Box::new(tape))
     }
 
@@ -158,14 +148,7 @@ impl HandWritten for Elman {
         d_out: &OutputGrad,
         input_grad: bool,
     ) -> (Vec<Tensor>, Option<Tensor>) {
-        let b_hh = w[3].unsqueeze(1);
-        let lw = LayerWeights {
-            w_ih: &w[0],
-            w_hh: &w[1],
-            b_ih: &w[2],
-            b_hh: &b_hh,
-        };
         let tape = tape.downcast_ref().expect("an Elman tape");
-        handwritten::backward(&lw, tape, d_out, input_grad).into_parts()
+        with_layer(w, |lw| handwritten::backward(lw, tape, d_out, input_grad)).into_parts()
     }
 }

@@ -9,12 +9,12 @@ mod handwritten;
 
 use std::any::Any;
 
-use tch::nn::{self, RNN};
+use tch::nn;
 use tch::Tensor;
 
-use super::handwritten::{LayerWeights, OutputGrad};
+use super::handwritten::{with_layer, OutputGrad};
 use super::{
-    collect, draw_pytorch_layer, project, pytorch_layer, zero_config, CellDef, FusedStack,
+    collect, draw_pytorch_layer, project, pytorch_layer, zero_config, CellDef, Fused, FusedStack,
     HandWritten, Layer, LayerParam, Outputs,
 };
 use crate::config::Kernel;
@@ -22,15 +22,6 @@ use crate::config::Kernel;
 pub struct Gru;
 
 pub static GRU: Gru = Gru;
-
-#[derive(Debug)]
-struct Fused(nn::GRU);
-
-impl FusedStack for Fused {
-    fn seq(&self, x: &Tensor) -> Tensor {
-        self.0.seq(x).0
-    }
-}
 
 impl CellDef for Gru {
     fn about(&self) -> &'static str {
@@ -103,14 +94,7 @@ impl CellDef for Gru {
 
 impl HandWritten for Gru {
     fn forward(&self, w: &[Tensor], x: &Tensor) -> (Tensor, Box<dyn Any>) {
-        let b_hh = w[3].unsqueeze(1);
-        let lw = LayerWeights {
-            w_ih: &w[0],
-            w_hh: &w[1],
-            b_ih: &w[2],
-            b_hh: &b_hh,
-        };
-        let (h, tape) = handwritten::forward(&lw, x);
+        let (h, tape) = with_layer(w, |lw| handwritten::forward(lw, x));
         (h, Box::new(tape))
     }
 
@@ -121,14 +105,7 @@ impl HandWritten for Gru {
         d_out: &OutputGrad,
         input_grad: bool,
     ) -> (Vec<Tensor>, Option<Tensor>) {
-        let b_hh = w[3].unsqueeze(1);
-        let lw = LayerWeights {
-            w_ih: &w[0],
-            w_hh: &w[1],
-            b_ih: &w[2],
-            b_hh: &b_hh,
-        };
         let tape = tape.downcast_ref().expect("a GRU tape");
-        handwritten::backward(&lw, tape, d_out, input_grad).into_parts()
+        with_layer(w, |lw| handwritten::backward(lw, tape, d_out, input_grad)).into_parts()
     }
 }
