@@ -70,6 +70,27 @@ def cell_names():
     return [c["name"] for c in rnn_lab_info()["cells"]]
 
 
+def history_fields(history, started):
+    """The summary.json fields every implementation derives from its
+    history, as rnn-lab writes them (src/store/summary.rs): `history` holds
+    (loss, val_loss, seconds, train_seconds) per epoch, `started` is the
+    run's time.perf_counter() at its start. seconds_per_epoch is the mean
+    wall time of an epoch; train_seconds_per_epoch the median of the
+    training steps' time, the first (warm-up) epoch left out when there are
+    several."""
+    import time
+    times = sorted(h[3] for h in (history[1:] if len(history) > 1 else history))
+    mid = len(times) // 2
+    return {
+        "epochs_run": len(history),
+        "final_loss": history[-1][0],
+        "final_val_loss": history[-1][1],
+        "seconds_per_epoch": sum(h[2] for h in history) / len(history),
+        "train_seconds_per_epoch": times[mid] if len(times) % 2 else (times[mid - 1] + times[mid]) / 2,
+        "seconds_total": time.perf_counter() - started,
+    }
+
+
 def fail(message):
     """A user's mistake: one line on stderr, exit 1, no traceback."""
     print(f"{PROG}: {message}", file=sys.stderr)

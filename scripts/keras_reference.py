@@ -38,7 +38,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (add_run_flags, check_file, check_new_file, check_out, check_settings, fail,  # noqa: E402
-                    guard, need, open_out, write_atomic)
+                    guard, history_fields, need, open_out, write_atomic)
 
 CORRECT_WITHIN = 0.04
 EVAL_CHUNK = 1024
@@ -46,8 +46,9 @@ SETTINGS = ["model", "samples", "seq_len", "fit_rows", "val_split", "units", "la
             "batch_size", "epochs", "seed", "threads"]
 
 
-# The cells Keras has as layers (LAYERS below, once Keras is imported).
-KERAS_CELLS = ("rnn", "lstm", "gru")
+# The cells Keras has as layers (LAYERS below, once Keras is imported; the
+# IRNN is its SimpleRNN with ReLU).
+KERAS_CELLS = ("rnn", "irnn", "lstm", "gru")
 
 
 def parse_args(argv):
@@ -282,8 +283,6 @@ def main(args):
     lines = ["row,target,prediction,abs_error\n"] + [
         f"{args.fit_rows + k},{f32(sy[k, 0])},{f32(pred[k, 0])},{f32(errors[k, 0])}\n" for k in range(len(sy))]
     write_atomic(os.path.join(out, "predictions.csv"), "".join(lines))
-    times = sorted(h[3] for h in (history[1:] if len(history) > 1 else history))
-    mid = len(times) // 2
     summary = {
         "config": {"task": "multiply", "samples": args.samples, "seq_len": args.seq_len, "fit_rows": args.fit_rows,
                    "val_split": args.val_split, "model": args.model, "units": args.units, "layers": args.layers,
@@ -300,16 +299,11 @@ def main(args):
                      "tensorflow": tf.__version__},
         "split": {"train": train_rows, "val": len(vy), "test": len(sy)},
         "parameters": int(net.count_params()),
-        "epochs_run": len(history),
-        "final_loss": history[-1][0],
-        "final_val_loss": history[-1][1],
+        **history_fields(history, started),
         "test_mse": test_mse,
         "correctness": correctness,
         "test_failures": failures,
         "test_rows": len(sy),
-        "seconds_per_epoch": sum(h[2] for h in history) / len(history),
-        "train_seconds_per_epoch": times[mid] if len(times) % 2 else (times[mid - 1] + times[mid]) / 2,
-        "seconds_total": time.perf_counter() - started,
     }
     write_atomic(os.path.join(out, "summary.json"), json.dumps(summary, indent=2) + "\n")
     if not args.quiet:

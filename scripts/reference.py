@@ -24,7 +24,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import (add_run_flags, check_file, check_new_file, check_out, check_settings,  # noqa: E402
-                    fail, guard, need, open_out, write_atomic)
+                    fail, guard, history_fields, need, open_out, write_atomic)
 
 RUN_SETTINGS = ["task", "samples", "seq_len", "fit_rows", "val_split", "model", "units", "layers", "init", "lr",
                 "adam_eps", "adam", "batch_size", "epochs", "seed", "clip_norm"]
@@ -245,9 +245,6 @@ def main(args):
     write_atomic(os.path.join(out, "predictions.csv"), predictions_csv(column, lines, args.fit_rows))
     save_file({k: v.detach().cpu().contiguous() for k, v in net.state_dict().items()},
               os.path.join(out, "model.safetensors"))
-    train_times = sorted(h[3] for h in (history[1:] if len(history) > 1 else history))
-    mid = len(train_times) // 2
-    median = train_times[mid] if len(train_times) % 2 else (train_times[mid - 1] + train_times[mid]) / 2
     config = {k: getattr(args, k) for k in RUN_SETTINGS if not (k == "clip_norm" and args.clip_norm is None)}
     mse = loss_kind == "mse"
     summary = {
@@ -259,9 +256,7 @@ def main(args):
                      "cudnn": torch.backends.cudnn.version() if device.type == "cuda" else None},
         "split": {"train": n, "val": vx.shape[0], "test": sx.shape[0]},
         "parameters": sum(p.numel() for p in params),
-        "epochs_run": len(history),
-        "final_loss": history[-1][0],
-        "final_val_loss": history[-1][1],
+        **history_fields(history, started),
         **({"test_mse": test_loss, "baseline_mse": chance} if mse else {}),
         "test_loss": test_loss,
         "baseline_loss": chance,
@@ -269,9 +264,6 @@ def main(args):
         "score": what,
         "test_failures": failures,
         "test_rows": rows,
-        "seconds_per_epoch": sum(h[2] for h in history) / len(history),
-        "train_seconds_per_epoch": median,
-        "seconds_total": time.perf_counter() - started,
     }
     write_atomic(os.path.join(out, "summary.json"), json.dumps(summary, indent=2) + "\n")
     if not args.quiet:

@@ -495,6 +495,13 @@ fn the_python_scripts_check_before_they_replace_and_fail_in_one_line() {
         &k1(&p("no-x.safetensors")),
         "has no tensor 'x'",
     );
+    // A cell rnn-lab has and Keras has no layer for: one line, nothing kept from it.
+    refused_keeping(
+        &p("k1"),
+        &before,
+        &keras(&["--out", s(&p("k1")), "--force", "--model", "lru"]),
+        "--model lru: Keras has no such layer; the Keras reference runs rnn, irnn, lstm, gru",
+    );
 
     // The readers: a corrupt summary, a corrupt or cut history.
     let set = p("set");
