@@ -768,7 +768,7 @@ fn the_scripts_ask_rnn_lab_for_its_tasks_shapes_and_limits() {
     );
     refused(
         &["--model", "transformer"],
-        "reference: unknown model 'transformer' (expected one of: rnn, irnn, lstm, gru)",
+        "reference: unknown model 'transformer' (expected one of: rnn, irnn, lstm, gru, indrnn, mingru, minlstm, lru)",
     );
 
     // The old name trains blog-add, and its summary says so.
