@@ -10,6 +10,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use cli::commands::{self, AggregateArgs, ReproduceArgs, SweepArgs, TrainArgs, TrainPackArgs};
 use rnn_lab::config::value_text;
+use rnn_lab::store::console::keep_training_on_hangup;
 
 /// SimpleRNN vs LSTM vs GRU on long-term-dependency tasks, on libtorch.
 #[derive(Parser)]
@@ -90,11 +91,11 @@ static IGNORE_HANGUP_EARLY: extern "C" fn() = ignore_hangup_early;
 
 #[cfg(target_os = "linux")]
 extern "C" fn ignore_hangup_early() {
-    rnn_lab::store::console::keep_training_on_hangup();
+    keep_training_on_hangup();
 }
 
 fn main() -> ExitCode {
-    rnn_lab::store::console::keep_training_on_hangup();
+    keep_training_on_hangup();
     let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
     let stdout = io::stdout();
     let console = &mut stdout.lock();
