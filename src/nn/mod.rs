@@ -10,6 +10,7 @@ pub mod fused;
 pub mod handwritten;
 pub mod init;
 pub mod kernel;
+pub mod native;
 pub mod network;
 pub mod optim;
 pub mod packed;
