@@ -10,6 +10,7 @@ use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use cli::commands::{self, AggregateArgs, ReproduceArgs, SweepArgs, TrainArgs, TrainPackArgs};
 use rnn_lab::config::value_text;
+use rnn_lab::nn::native::keep_freed_memory;
 use rnn_lab::store::console::keep_training_on_hangup;
 
 /// SimpleRNN vs LSTM vs GRU on long-term-dependency tasks, on libtorch.
@@ -96,6 +97,7 @@ extern "C" fn ignore_hangup_early() {
 
 fn main() -> ExitCode {
     keep_training_on_hangup();
+    keep_freed_memory();
     let cli = Cli::from_arg_matches(&command().get_matches()).unwrap_or_else(|e| e.exit());
     let stdout = io::stdout();
     let console = &mut stdout.lock();

@@ -194,10 +194,11 @@ pub struct ExecArgs {
     /// for the blog's small model].
     #[arg(long)]
     pub threads: Option<usize>,
-    /// What computes the recurrence: auto (a lone run: libtorch's fused op
-    /// for the LSTM and on CUDA, else the hand-written backward; a pack: the
-    /// composed ops on the CPU, the hand-written backward on CUDA), libtorch,
-    /// composed or handwritten [default: auto].
+    /// What computes the recurrence: auto (on the CPU the native kernel
+    /// where the cell has one, else the composed ops; on CUDA libtorch's
+    /// fused op for a lone run, the hand-written backward or composed ops
+    /// for a pack), native, libtorch, composed or handwritten [default: auto].
+    /// `rnn-lab info` lists each cell's kernels.
     #[arg(long)]
     pub kernel: Option<Kernel>,
     /// How Adam holds the weights: flat (one buffer, a few ops a step) or

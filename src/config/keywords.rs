@@ -75,8 +75,9 @@ pub enum AdamKind {
 
 /// What computes a run's recurrence (see `nn::kernel`): libtorch's fused
 /// op (one run at a time), the composed batched ops through autograd, or
-/// the hand-written backward (Elman RNN and GRU); `auto` picks per cell,
-/// device and pack size.
+/// the hand-written backward (Elman RNN and GRU), or the native kernel
+/// (each layer's whole sequence in one call of native code, CPU only);
+/// `auto` picks per cell, device and pack size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kernel {
@@ -84,6 +85,7 @@ pub enum Kernel {
     Libtorch,
     Composed,
     Handwritten,
+    Native,
 }
 
 /// How the optimizer holds the trainable weights: `flat` moves them (and
@@ -177,7 +179,7 @@ keyword_enum!(Cell, "model", Rnn => "rnn", Irnn => "irnn", Lstm => "lstm", Gru =
 keyword_enum!(InitScheme, "init", Keras => "keras", Torch => "torch");
 keyword_enum!(AdamKind, "adam", Torch => "torch", Keras => "keras");
 keyword_enum!(AdamLayout, "adam layout", Flat => "flat", PerTensor => "per-tensor");
-keyword_enum!(Kernel, "kernel", Auto => "auto", Libtorch => "libtorch", Composed => "composed", Handwritten => "handwritten");
+keyword_enum!(Kernel, "kernel", Auto => "auto", Libtorch => "libtorch", Composed => "composed", Handwritten => "handwritten", Native => "native");
 
 impl fmt::Display for DeviceSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -1,10 +1,11 @@
 //! Which network computes a run, decided here, once, from what the cell
-//! has (`cells`): libtorch's fused recurrent op for one member on CUDA, and
-//! on the CPU where the cell says it is the fastest (oneDNN's LSTM); the
-//! hand-written backward for a lone run on the CPU of a cell that has one
-//! (the Elman RNN and GRU, which libtorch runs step by step through
-//! autograd) and for its packs on CUDA; the composed batched ops through
-//! autograd for packs on the CPU and for every other cell.
+//! has (`cells`). On the CPU: the native kernel wherever the cell has one
+//! (lone runs and packs; measured with scripts/bench.sh and
+//! scripts/bench-pack.sh, it beats libtorch's fused op, the hand-written
+//! backward and the composed ops), else what the cell says is fastest for
+//! one member, and the composed ops for packs. On CUDA: libtorch's fused
+//! op for one member (cuDNN), the hand-written backward for packs of a
+//! cell that has one, the composed batched ops for the rest.
 
 use anyhow::{bail, Result};
 use tch::Device;
@@ -12,6 +13,7 @@ use tch::Device;
 use super::cells::{self, CellDef};
 use super::fused::FusedModel;
 use super::handwritten::HandWritten;
+use super::native::blas;
 use super::network::Network;
 use super::optim::Optimizer;
 use super::packed::PackedModel;
@@ -23,13 +25,11 @@ use crate::config::{Cell, Execution, Kernel, TrainConfig};
 pub fn resolve(choice: Kernel, cell: Cell, members: usize, device: Device) -> Result<Kernel> {
     let def: &dyn CellDef = cells::def(cell);
     let (libtorch, handwritten) = (cells::has_libtorch(def), def.handwritten().is_some());
+    let native = def.native().is_some() && blas::available();
     Ok(match choice {
+        Kernel::Auto if native && !device.is_cuda() => Kernel::Native,
         Kernel::Auto if members == 1 && device.is_cuda() && libtorch => Kernel::Libtorch,
         Kernel::Auto if members == 1 && !device.is_cuda() => def.lone_cpu_kernel(),
-        // Measured on the CPU (scripts/bench-pack.sh): the hand-written
-        // backward halves a lone Elman or GRU run, but in packs of 32 the
-        // composed ops are faster (0.13 vs 0.15 s a run-epoch for the RNN,
-        // 0.40 vs 0.51 for the GRU at length 100).
         Kernel::Auto if members > 1 && !device.is_cuda() => Kernel::Composed,
         Kernel::Auto if handwritten => Kernel::Handwritten,
         Kernel::Auto => Kernel::Composed,
@@ -38,6 +38,15 @@ pub fn resolve(choice: Kernel, cell: Cell, members: usize, device: Device) -> Re
         }
         Kernel::Libtorch if members > 1 => bail!(
             "--kernel libtorch trains one run at a time, not a pack of {members}; use --pack 1, or --kernel composed or handwritten"
+        ),
+        Kernel::Native if device.is_cuda() => {
+            bail!("--kernel native runs on the CPU only; use --kernel auto on {device:?}")
+        }
+        Kernel::Native if def.native().is_none() => {
+            bail!("no native kernel for the {cell}; use --kernel auto")
+        }
+        Kernel::Native if !native => bail!(
+            "this libtorch exports no BLAS sgemm_, which the native kernel calls; use --kernel handwritten or composed"
         ),
         Kernel::Handwritten if !handwritten => {
             bail!("no hand-written backward for the {cell}; use --kernel libtorch or composed")
@@ -59,7 +68,9 @@ pub fn build(
             let weights = weights.into_iter().next().expect("one member");
             Box::new(FusedModel::new(specs[0], weights, device)?)
         }
-        Kernel::Handwritten => Box::new(HandWritten::new(specs, &weights, device)?),
+        kernel @ (Kernel::Handwritten | Kernel::Native) => {
+            Box::new(HandWritten::new(specs, &weights, device, kernel)?)
+        }
         Kernel::Composed | Kernel::Auto => Box::new(PackedModel::new(specs, &weights, device)?),
     })
 }
@@ -87,13 +98,25 @@ mod tests {
     #[test]
     fn auto_picks_per_cell_device_and_pack() {
         let cpu = Device::Cpu;
+        for cell in [
+            Cell::Rnn,
+            Cell::Irnn,
+            Cell::Lstm,
+            Cell::Gru,
+            Cell::Indrnn,
+            Cell::Mingru,
+            Cell::Minlstm,
+        ] {
+            for members in [1, 32] {
+                assert_eq!(
+                    resolve(Kernel::Auto, cell, members, cpu).unwrap(),
+                    Kernel::Native
+                );
+            }
+        }
         assert_eq!(
-            resolve(Kernel::Auto, Cell::Lstm, 1, cpu).unwrap(),
-            Kernel::Libtorch
-        );
-        assert_eq!(
-            resolve(Kernel::Auto, Cell::Rnn, 1, cpu).unwrap(),
-            Kernel::Handwritten
+            resolve(Kernel::Auto, Cell::Lru, 1, cpu).unwrap(),
+            Kernel::Composed
         );
         assert_eq!(
             resolve(Kernel::Auto, Cell::Gru, 1, Device::Cuda(0)).unwrap(),
@@ -103,12 +126,22 @@ mod tests {
             resolve(Kernel::Auto, Cell::Gru, 32, Device::Cuda(0)).unwrap(),
             Kernel::Handwritten
         );
-        for cell in [Cell::Lstm, Cell::Gru] {
-            assert_eq!(
-                resolve(Kernel::Auto, cell, 32, cpu).unwrap(),
-                Kernel::Composed
-            );
-        }
+        assert_eq!(
+            resolve(Kernel::Auto, Cell::Lru, 32, cpu).unwrap(),
+            Kernel::Composed
+        );
+        assert_eq!(
+            resolve(Kernel::Native, Cell::Lru, 1, cpu)
+                .unwrap_err()
+                .to_string(),
+            "no native kernel for the lru; use --kernel auto"
+        );
+        assert_eq!(
+            resolve(Kernel::Native, Cell::Rnn, 1, Device::Cuda(0))
+                .unwrap_err()
+                .to_string(),
+            "--kernel native runs on the CPU only; use --kernel auto on Cuda(0)"
+        );
         assert!(resolve(Kernel::Libtorch, Cell::Rnn, 2, cpu)
             .unwrap_err()
             .to_string()

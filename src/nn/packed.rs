@@ -72,6 +72,13 @@ pub struct PackedModel {
 }
 
 impl PackedModel {
+    /// Every variable in float64: the exact gradient the kernels' tests
+    /// measure float32 against.
+    #[cfg(test)]
+    pub fn in_double(&mut self) {
+        self.vs.double();
+    }
+
     /// Creates the variables of `specs.len()` members on `device` and sets
     /// each member's slice to `weights[k]` (named as `ModelSpec::parameters`).
     pub fn new(specs: &[ModelSpec], weights: &[Weights], device: Device) -> Result<PackedModel> {

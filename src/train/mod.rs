@@ -293,6 +293,7 @@ mod tests {
             for (kernel, cells, members) in [
                 (Kernel::Libtorch, vec![Cell::Lstm, Cell::Gru], 1),
                 (Kernel::Handwritten, vec![Cell::Rnn, Cell::Gru], 1),
+                (Kernel::Native, vec![Cell::Lstm, Cell::Irnn], 2),
                 (Kernel::Composed, vec![Cell::Lstm], 3),
             ] {
                 for cell in cells {

@@ -11,10 +11,13 @@
 
 use tch::Tensor;
 
+use super::native::{LinearScan, ScanNative};
 #[cfg(test)]
 use super::scan::g;
 use super::scan::{linear_layer, log_g, log_space, scanned};
-use super::{project, torch_linear, CellDef, Layer, LayerParam, Outputs};
+use super::{project, torch_linear, CellDef, HandWritten, Layer, LayerParam, Outputs};
+use crate::lanes;
+use crate::nn::native::math::sigmoid;
 
 pub struct MinGru;
 
@@ -57,6 +60,46 @@ impl CellDef for MinGru {
         let log_a = -gate.softplus();
         let log_b = -(-gate).softplus() + log_g(hidden);
         scanned(log_space(&log_a, &log_b, 2), every)
+    }
+
+    fn native(&self) -> Option<&dyn HandWritten> {
+        Some(&NATIVE)
+    }
+}
+
+static NATIVE: ScanNative<MinGru> = ScanNative(&MINGRU);
+
+lanes! {
+    /// a = 1 - z, b = z g(v), z = σ(k).
+    fn coefficients(v, k => a, b) {
+        let z = sigmoid(k);
+        let g = if v >= 0.0 { v + 0.5 } else { sigmoid(v) };
+        [1.0 - z, z * g]
+    }
+}
+
+lanes! {
+    /// The candidate's and the gate's pre-activation gradients from a's and b's.
+    fn part_grads(v, k, da, db => dv, dk) {
+        let z = sigmoid(k);
+        let s = sigmoid(v);
+        let (g, slope) = if v >= 0.0 { (v + 0.5, 1.0) } else { (s, s * (1.0 - s)) };
+        [db * z * slope, (db * g - da) * (z * (1.0 - z))]
+    }
+}
+
+impl LinearScan for MinGru {
+    const PARTS: usize = 2;
+
+    fn coefficients(&self, pre: &[&[f32]], a: &mut [f32], b: &mut [f32]) {
+        coefficients(pre[0], pre[1], a, b);
+    }
+
+    fn part_grads(&self, pre: &[&[f32]], da: &[f32], db: &[f32], d_pre: &mut [&mut [f32]]) {
+        let [dv, dk] = d_pre else {
+            unreachable!("two parts")
+        };
+        part_grads(pre[0], pre[1], da, db, dv, dk);
     }
 }
 

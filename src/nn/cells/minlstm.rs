@@ -11,10 +11,13 @@
 
 use tch::Tensor;
 
+use super::native::{LinearScan, ScanNative};
 #[cfg(test)]
 use super::scan::g;
 use super::scan::{linear_layer, log_g, log_space, scanned};
-use super::{project, torch_linear, CellDef, Layer, LayerParam, Outputs};
+use super::{project, torch_linear, CellDef, HandWritten, Layer, LayerParam, Outputs};
+use crate::lanes;
+use crate::nn::native::math::sigmoid;
 
 pub struct MinLstm;
 
@@ -59,6 +62,55 @@ impl CellDef for MinLstm {
         let log_a = -diff.softplus();
         let log_b = -(-&diff).softplus() + log_g(&parts[0]);
         scanned(log_space(&log_a, &log_b, 2), every)
+    }
+
+    fn native(&self) -> Option<&dyn HandWritten> {
+        Some(&NATIVE)
+    }
+}
+
+static NATIVE: ScanNative<MinLstm> = ScanNative(&MINLSTM);
+
+lanes! {
+    /// a = f / (f + i), b = i / (f + i) g(v).
+    fn coefficients(v, kf, ki => a, b) {
+        let (f, i) = (sigmoid(kf), sigmoid(ki));
+        let s = f + i;
+        let g = if v >= 0.0 { v + 0.5 } else { sigmoid(v) };
+        [f / s, i / s * g]
+    }
+}
+
+lanes! {
+    /// The candidate's and the gates' pre-activation gradients from a's and b's.
+    fn part_grads(v, kf, ki, da, db => dv, dkf, dki) {
+        let (f, i) = (sigmoid(kf), sigmoid(ki));
+        let s = f + i;
+        let sv = sigmoid(v);
+        let (g, slope) = if v >= 0.0 { (v + 0.5, 1.0) } else { (sv, sv * (1.0 - sv)) };
+        // d/dw of b = w g is g: then through w = i / s and a = f / s.
+        let dw = db * g;
+        let s2 = s * s;
+        [
+            db * (i / s) * slope,
+            (da - dw) * i / s2 * (f * (1.0 - f)),
+            (dw - da) * f / s2 * (i * (1.0 - i)),
+        ]
+    }
+}
+
+impl LinearScan for MinLstm {
+    const PARTS: usize = 3;
+
+    fn coefficients(&self, pre: &[&[f32]], a: &mut [f32], b: &mut [f32]) {
+        coefficients(pre[0], pre[1], pre[2], a, b);
+    }
+
+    fn part_grads(&self, pre: &[&[f32]], da: &[f32], db: &[f32], d_pre: &mut [&mut [f32]]) {
+        let [dv, dkf, dki] = d_pre else {
+            unreachable!("three parts")
+        };
+        part_grads(pre[0], pre[1], pre[2], da, db, dv, dkf, dki);
     }
 }
 

@@ -19,6 +19,7 @@ mod lru;
 mod lstm;
 mod mingru;
 mod minlstm;
+pub mod native;
 mod scan;
 
 use std::any::Any;
@@ -144,6 +145,11 @@ pub trait CellDef: Sync {
     fn handwritten(&self) -> Option<&dyn HandWritten> {
         None
     }
+    /// The native kernel (the layer's whole sequence in one call each way,
+    /// CPU only), where the cell has one.
+    fn native(&self) -> Option<&dyn HandWritten> {
+        None
+    }
     /// What `--kernel auto` gives one member on the CPU (measured with
     /// scripts/bench.sh).
     fn lone_cpu_kernel(&self) -> Kernel {
@@ -176,6 +182,9 @@ pub fn catalogue() -> Vec<CellInfo> {
             let mut kernels = vec!["composed"];
             if d.handwritten().is_some() {
                 kernels.push("handwritten");
+            }
+            if d.native().is_some() && crate::nn::native::blas::available() {
+                kernels.push("native");
             }
             if has_libtorch(d) {
                 kernels.push("libtorch");

@@ -109,6 +109,9 @@ fn the_catalogue_lists_every_cell_with_the_kernels_it_has() {
         if d.handwritten().is_some() {
             expected.push("handwritten");
         }
+        if d.native().is_some() {
+            expected.push("native");
+        }
         if has_libtorch(d) {
             expected.push("libtorch");
         }
@@ -120,10 +123,14 @@ fn the_catalogue_lists_every_cell_with_the_kernels_it_has() {
     }
     assert_eq!(
         cells.iter().find(|c| c.name == "gru").unwrap().kernels,
-        ["composed", "handwritten", "libtorch"]
+        ["composed", "handwritten", "native", "libtorch"]
     );
     assert_eq!(
         cells.iter().find(|c| c.name == "lstm").unwrap().kernels,
-        ["composed", "libtorch"]
+        ["composed", "native", "libtorch"]
+    );
+    assert_eq!(
+        cells.iter().find(|c| c.name == "lru").unwrap().kernels,
+        ["composed"]
     );
 }

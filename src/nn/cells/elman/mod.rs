@@ -6,6 +6,7 @@
 
 mod handwritten;
 mod libtorch;
+mod native;
 
 use std::any::Any;
 
@@ -122,6 +123,14 @@ impl CellDef for Elman {
     }
 
     /// The hand-written backward halves a lone run (scripts/bench.sh).
+    fn native(&self) -> Option<&dyn HandWritten> {
+        Some(if self.relu {
+            &native::IRNN
+        } else {
+            &native::RNN
+        })
+    }
+
     fn lone_cpu_kernel(&self) -> Kernel {
         Kernel::Handwritten
     }

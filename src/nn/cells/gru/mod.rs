@@ -6,6 +6,7 @@
 //! one member on CUDA; the backward by hand is in `handwritten`.
 
 mod handwritten;
+mod native;
 
 use std::any::Any;
 
@@ -80,6 +81,10 @@ impl CellDef for Gru {
 
     fn handwritten(&self) -> Option<&dyn HandWritten> {
         Some(self)
+    }
+
+    fn native(&self) -> Option<&dyn HandWritten> {
+        Some(&native::GRU)
     }
 
     /// The hand-written backward halves a lone run (scripts/bench.sh).

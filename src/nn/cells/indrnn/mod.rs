@@ -13,9 +13,11 @@
 //! so the last step remembers: the paper's choice for tasks read at the
 //! last step), input weights N(0, 0.001), zero biases.
 
+mod native;
+
 use tch::{Device, Kind, Tensor};
 
-use super::{collect, project, CellDef, Layer, LayerParam, Outputs};
+use super::{collect, project, CellDef, HandWritten, Layer, LayerParam, Outputs};
 
 pub struct IndRnn;
 
@@ -85,6 +87,10 @@ impl CellDef for IndRnn {
             }
         }
         collect(outputs, h, every)
+    }
+
+    fn native(&self) -> Option<&dyn HandWritten> {
+        Some(&native::INDRNN)
     }
 
     fn constrain(&self, layer: &Layer, w: &[Tensor]) {

@@ -5,12 +5,14 @@
 //! On one member libtorch's fused op (oneDNN on the CPU, cuDNN on CUDA) is
 //! the fastest; packs compose it from batched matmuls.
 
+mod native;
+
 use tch::nn;
 use tch::Tensor;
 
 use super::{
     collect, draw_pytorch_layer, keras_single_bias_trains, project, pytorch_layer, zero_config,
-    CellDef, Fused, FusedStack, Layer, LayerParam, Outputs,
+    CellDef, Fused, FusedStack, HandWritten, Layer, LayerParam, Outputs,
 };
 use crate::config::{InitScheme, Kernel};
 
@@ -74,6 +76,10 @@ impl CellDef for Lstm {
             units,
             zero_config(layers),
         ))))
+    }
+
+    fn native(&self) -> Option<&dyn HandWritten> {
+        Some(&native::LSTM)
     }
 
     /// oneDNN's LSTM beats the composed ops on one member (scripts/bench.sh).
