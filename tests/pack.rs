@@ -133,9 +133,13 @@ fn packed_members_follow_their_single_runs_at_the_blogs_sizes() {
     for (model, kernel) in [
         ("rnn", "composed"),
         ("rnn", "handwritten"),
+        ("rnn", "native"),
+        ("irnn", "native"),
         ("lstm", "composed"),
+        ("lstm", "native"),
         ("gru", "composed"),
         ("gru", "handwritten"),
+        ("gru", "native"),
     ] {
         // Blog sizes, 3 epochs; members mix init schemes and tasks.
         let size = [("epochs", 3)];
