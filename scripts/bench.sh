@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Seconds per training epoch (validation excluded; median over epochs after
 # the first, a warm-up) at the blog's sizes, per cell, of:
-#   rnn-lab          as it runs by default (--kernel auto, --adam-layout flat)
+#   rnn-lab          as it runs by default (--kernel auto, --adam-layout flat;
+#                    on the CPU the native kernel)
 #   per-tensor Adam  the same with --adam-layout per-tensor
+#   handwritten      --kernel handwritten (the CPU default before the native
+#                    kernel, for the cells that have it)
 #   libtorch kernel  --kernel libtorch --adam-layout per-tensor (rnn-lab
 #                    before the hand-written backward and the flat Adam)
 #   reference        scripts/reference.py (PyTorch)
@@ -38,11 +41,18 @@ fi
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 flags=(--device "$device" --threads "$threads" --epochs "$epochs" --quiet --force)
+# The cells with a hand-written kernel, from info --json.
+handwritten=$("$RNN_LAB_BIN" info --json | "$python" -c '
+import json, sys
+print(" ".join(c["name"] for c in json.load(sys.stdin)["cells"] if "handwritten" in c["kernels"]))')
 for rep in $(seq 1 "$reps"); do
   for model in ${models//,/ }; do
     echo "bench: rep $rep/$reps $model ($device, $threads thread(s), $epochs epochs)"
     "$RNN_LAB_BIN" train --model "$model" "${flags[@]}" --out "$work/rnn-lab/$model/$rep"
     "$RNN_LAB_BIN" train --model "$model" "${flags[@]}" --adam-layout per-tensor --out "$work/per-tensor/$model/$rep"
+    if [[ " $handwritten " == *" $model "* ]]; then
+      "$RNN_LAB_BIN" train --model "$model" "${flags[@]}" --kernel handwritten --out "$work/handwritten/$model/$rep"
+    fi
     "$RNN_LAB_BIN" train --model "$model" "${flags[@]}" --kernel libtorch --adam-layout per-tensor \
       --out "$work/libtorch/$model/$rep"
     "$python" "$root/scripts/reference.py" --model "$model" "${flags[@]}" --out "$work/reference/$model/$rep"
@@ -86,14 +96,14 @@ def per_epoch(impl, model):
     times = []
     for h in glob.glob(os.path.join(work, impl, model, "*", "history.csv")):
         times += [float(r["train_seconds"]) for r in list(csv.DictReader(open(h)))[1:]]
-    return statistics.median(times)
+    return statistics.median(times) if times else None
 
 def kernel(impl, model):
     return json.load(open(glob.glob(os.path.join(work, impl, model, "*", "summary.json"))[0]))["kernel"]
 
 print(f"GEMM {rate:.1f} GFLOP/s; seconds per epoch, ratios side by side")
-print(f"{'model':6} {'rnn-lab':>8} {'flat off':>8} {'before':>8} {'PyTorch':>8} {'PyT/rnn-lab':>11} "
-      f"{'floor':>7} {'rnn-lab/floor':>13} {'before/floor':>12}")
+print(f"{'model':6} {'kernel':>8} {'rnn-lab':>8} {'flat off':>8} {'handwr.':>8} {'before':>8} {'PyTorch':>8} "
+      f"{'PyT/rnn-lab':>11} {'floor':>7} {'rnn-lab/floor':>13} {'before/floor':>12}")
 for model in models.split(","):
     h, L = c["units"], c["seq_len"]
     widths = [2] + [h] * (c["layers"] - 1)
@@ -101,16 +111,20 @@ for model in models.split(","):
     floor = flops / (rate * 1e9)
     ours, flat_off = per_epoch("rnn-lab", model), per_epoch("per-tensor", model)
     before, theirs = per_epoch("libtorch", model), per_epoch("reference", model)
+    hand = per_epoch("handwritten", model)
     result["models"][model] = {
         "kernel": kernel("rnn-lab", model), "rnn_lab": ours, "rnn_lab_per_tensor_adam": flat_off,
+        "rnn_lab_handwritten_kernel": hand,
+        "ratio_handwritten_over_rnn_lab": hand / ours if hand else None,
         "rnn_lab_libtorch_kernel": before, "reference": theirs,
         "ratio_reference_over_rnn_lab": theirs / ours, "ratio_before_over_rnn_lab": before / ours,
         "ratio_per_tensor_over_flat_adam": flat_off / ours,
         "gemm_flops_per_epoch": flops, "floor_s": floor,
         "rnn_lab_over_floor": ours / floor, "before_over_floor": before / floor,
         "reference_over_floor": theirs / floor}
-    print(f"{model:6} {ours:8.4f} {flat_off:8.4f} {before:8.4f} {theirs:8.4f} {theirs / ours:11.2f} "
-          f"{floor:7.4f} {ours / floor:13.1f} {before / floor:12.1f}")
+    hand_s = f"{hand:8.4f}" if hand else f"{'-':>8}"
+    print(f"{model:6} {kernel('rnn-lab', model):>8} {ours:8.4f} {flat_off:8.4f} {hand_s} {before:8.4f} {theirs:8.4f} "
+          f"{theirs / ours:11.2f} {floor:7.4f} {ours / floor:13.1f} {before / floor:12.1f}")
 os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
 with open(out + ".tmp", "w") as f:
     json.dump(result, f, indent=2)
