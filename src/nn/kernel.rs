@@ -11,6 +11,7 @@ use anyhow::{bail, Result};
 use tch::Device;
 
 use super::cells::{self, CellDef};
+use super::device;
 use super::fused::FusedModel;
 use super::handwritten::HandWritten;
 use super::native::blas;
@@ -40,13 +41,16 @@ pub fn resolve(choice: Kernel, cell: Cell, members: usize, device: Device) -> Re
             "--kernel libtorch trains one run at a time, not a pack of {members}; use --pack 1, or --kernel composed or handwritten"
         ),
         Kernel::Native if device.is_cuda() => {
-            bail!("--kernel native runs on the CPU only; use --kernel auto on {device:?}")
+            bail!(
+                "--kernel native runs on the CPU only; use --kernel auto on {}",
+                device::name(device)
+            )
         }
         Kernel::Native if def.native().is_none() => {
             bail!("no native kernel for the {cell}; use --kernel auto")
         }
         Kernel::Native if !native => bail!(
-            "this libtorch exports no BLAS sgemm_, which the native kernel calls; use --kernel handwritten or composed"
+            "this libtorch exports no BLAS sgemm_, which the native kernel calls; use --kernel auto or composed"
         ),
         Kernel::Handwritten if !handwritten => {
             bail!("no hand-written backward for the {cell}; use --kernel libtorch or composed")
@@ -140,7 +144,7 @@ mod tests {
             resolve(Kernel::Native, Cell::Rnn, 1, Device::Cuda(0))
                 .unwrap_err()
                 .to_string(),
-            "--kernel native runs on the CPU only; use --kernel auto on Cuda(0)"
+            "--kernel native runs on the CPU only; use --kernel auto on cuda:0"
         );
         assert!(resolve(Kernel::Libtorch, Cell::Rnn, 2, cpu)
             .unwrap_err()

@@ -11,6 +11,7 @@
 
 use tch::Tensor;
 
+use super::native::g_and_slope;
 use super::native::{LinearScan, ScanNative};
 #[cfg(test)]
 use super::scan::g;
@@ -83,7 +84,7 @@ lanes! {
     fn part_grads(v, k, da, db => dv, dk) {
         let z = sigmoid(k);
         let s = sigmoid(v);
-        let (g, slope) = if v >= 0.0 { (v + 0.5, 1.0) } else { (s, s * (1.0 - s)) };
+        let (g, slope) = g_and_slope(v, s);
         [db * z * slope, (db * g - da) * (z * (1.0 - z))]
     }
 }

@@ -11,6 +11,7 @@
 
 use tch::Tensor;
 
+use super::native::g_and_slope;
 use super::native::{LinearScan, ScanNative};
 #[cfg(test)]
 use super::scan::g;
@@ -87,14 +88,16 @@ lanes! {
         let (f, i) = (sigmoid(kf), sigmoid(ki));
         let s = f + i;
         let sv = sigmoid(v);
-        let (g, slope) = if v >= 0.0 { (v + 0.5, 1.0) } else { (sv, sv * (1.0 - sv)) };
+        let (g, slope) = g_and_slope(v, sv);
         // d/dw of b = w g is g: then through w = i / s and a = f / s.
         let dw = db * g;
-        let s2 = s * s;
+        // (i / s)(f / s), not i f / s², which underflows with both gates
+        // far below zero.
+        let (a, w) = (f / s, i / s);
         [
-            db * (i / s) * slope,
-            (da - dw) * i / s2 * (f * (1.0 - f)),
-            (dw - da) * f / s2 * (i * (1.0 - i)),
+            db * w * slope,
+            (da - dw) * w * a * (1.0 - f),
+            (dw - da) * a * w * (1.0 - i),
         ]
     }
 }
@@ -123,5 +126,28 @@ mod tests {
     #[test]
     fn the_scan_equals_the_step_loop() {
         assert_scan_equals_loop(Cell::Minlstm, MinLstm::step);
+    }
+
+    /// With both gates far below zero (f + i about 1e-26, whose square
+    /// underflows float32) the native kernel's gate gradients stay finite
+    /// and equal the float64 formula's.
+    #[test]
+    fn the_native_gate_gradients_survive_saturated_gates() {
+        let (v, kf, ki, da, db) = ([0.3f32], [-60f32], [-61f32], [0.2f32], [0.1f32]);
+        let (mut dv, mut dkf, mut dki) = ([0f32], [0f32], [0f32]);
+        part_grads(&v, &kf, &ki, &da, &db, &mut dv, &mut dkf, &mut dki);
+        let sig = |x: f64| 1.0 / (1.0 + (-x).exp());
+        let (f, i) = (sig(-60.0), sig(-61.0));
+        let s = f + i;
+        let dw = 0.1 * 0.8;
+        let want_f = (0.2 - dw) * i / (s * s) * f * (1.0 - f);
+        let want_i = (dw - 0.2) * f / (s * s) * i * (1.0 - i);
+        for (got, want) in [(dkf[0], want_f), (dki[0], want_i)] {
+            assert!(got.is_finite(), "{got}");
+            assert!(
+                (got as f64 - want).abs() <= 1e-6 * want.abs().max(1e-30),
+                "{got} vs {want}"
+            );
+        }
     }
 }

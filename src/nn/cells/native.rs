@@ -10,7 +10,7 @@ use tch::{Kind, Tensor};
 use super::handwritten::OutputGrad;
 use super::HandWritten;
 use crate::nn::native::blas::{gemm, Mat};
-use crate::nn::native::{feature_major, for_members, time_major, Members, Seq};
+use crate::nn::native::{feature_major, for_members, time_major, Members, Scratch, Seq};
 use crate::vectorised;
 
 /// A layer's sizes: `k` members, `input` features in, `units` out, `rows`
@@ -358,6 +358,20 @@ pub trait LinearScan: Sync {
     fn part_grads(&self, pre: &[&[f32]], da: &[f32], db: &[f32], d_pre: &mut [&mut [f32]]);
 }
 
+/// The papers' g (`v + 0.5` from 0 up, σ(v) below) and its slope, given
+/// `sv = σ(v)`; the slope at exactly 0 is 0, as autograd takes it through
+/// the composed kernel's `relu`.
+#[inline(always)]
+pub fn g_and_slope(v: f32, sv: f32) -> (f32, f32) {
+    if v > 0.0 {
+        (v + 0.5, 1.0)
+    } else if v == 0.0 {
+        (0.5, 0.0)
+    } else {
+        (sv, sv * (1.0 - sv))
+    }
+}
+
 /// The native kernel of a `LinearScan` cell.
 pub struct ScanNative<C: 'static>(pub &'static C);
 
@@ -465,8 +479,8 @@ impl<C: LinearScan> HandWritten for ScanNative<C> {
         for_members(d.k, |m| unsafe {
             let (a, hs, da, db) = (am.member(m), hm.member(m), dam.member(m), dbm.member(m));
             let zero = vec![0f32; b];
-            let mut dh = vec![0f32; d.units * b];
-            let mut next = vec![0f32; d.units * b];
+            let mut dh = Scratch::zeros(d.units * b);
+            let mut next = Scratch::zeros(d.units * b);
             reaching.at(&d, m, d.seq.steps - 1, &mut dh);
             for t in (0..d.seq.steps).rev() {
                 let at = d.seq.at(t);

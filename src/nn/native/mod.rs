@@ -145,6 +145,39 @@ macro_rules! vectorised {
     };
 }
 
+/// A scratch buffer of `n` floats (zeros) starting on a 64-byte boundary,
+/// as libtorch's own tensors do: MKL's conditions for run-to-run
+/// reproducibility (its "CNR" documentation) include operands aligned
+/// alike in every run, which a plain `Vec` placed by malloc at whatever
+/// offset the heap's history gives does not promise.
+pub struct Scratch {
+    buf: Vec<f32>,
+    at: usize,
+    n: usize,
+}
+
+impl Scratch {
+    pub fn zeros(n: usize) -> Scratch {
+        let buf = vec![0f32; n + 16];
+        // Floats to skip to the next 64-byte boundary (buf is 4-aligned).
+        let at = (64 - (buf.as_ptr() as usize) % 64) % 64 / 4;
+        Scratch { buf, at, n }
+    }
+}
+
+impl std::ops::Deref for Scratch {
+    type Target = [f32];
+    fn deref(&self) -> &[f32] {
+        &self.buf[self.at..self.at + self.n]
+    }
+}
+
+impl std::ops::DerefMut for Scratch {
+    fn deref_mut(&mut self) -> &mut [f32] {
+        &mut self.buf[self.at..self.at + self.n]
+    }
+}
+
 /// How many floats the elementwise loops take at a time: one AVX-512
 /// register, two AVX2 ones.
 pub const LANES: usize = 16;

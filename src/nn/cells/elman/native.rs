@@ -15,7 +15,7 @@ use crate::nn::cells::native::{
     grads_like, project, pytorch_grads, recur, recur_back, Dims, NativeFns, Reaching,
 };
 use crate::nn::native::math::{relu, tanh};
-use crate::nn::native::{feature_major, for_members, time_major, Members};
+use crate::nn::native::{feature_major, for_members, time_major, Members, Scratch};
 
 pub struct Tape {
     d: Dims,
@@ -137,7 +137,7 @@ pub fn backward(
     let (cols, b) = (d.seq.cols(), d.seq.batch);
     for_members(d.k, |m| unsafe {
         let (hs, da, w_hh) = (hm.member(m), dam.member(m), wh.member(m));
-        let mut dh = vec![0f32; d.units * b];
+        let mut dh = Scratch::zeros(d.units * b);
         reaching.at(&d, m, d.seq.steps - 1, &mut dh);
         for t in (0..d.seq.steps).rev() {
             let at = d.seq.at(t);

@@ -16,7 +16,7 @@ use crate::nn::cells::native::{
     grads_like, project, pytorch_grads, recur, recur_back, row, row_mut, Dims, NativeFns, Reaching,
 };
 use crate::nn::native::math::{sigmoid, tanh};
-use crate::nn::native::{feature_major, for_members, time_major, Members};
+use crate::nn::native::{feature_major, for_members, time_major, Members, Scratch};
 
 pub struct Tape {
     d: Dims,
@@ -194,7 +194,7 @@ pub fn forward(w: &[Tensor], x: &Tensor) -> (Tensor, Box<dyn Any>) {
         let (gi, hs) = (gim.member(m), hm.member(m));
         project(&d, wi.member(m), bi.member(m), xm.member(m), gi);
         let (w_hh, b_hh) = (wh.member(m), bh.member(m));
-        let mut gh = vec![0f32; d.rows * b];
+        let mut gh = Scratch::zeros(d.rows * b);
         for t in 0..d.seq.steps {
             let at = d.seq.at(t);
             for (rw, bias) in gh.chunks_exact_mut(b).zip(b_hh.iter()) {
@@ -262,8 +262,8 @@ pub fn backward(
     for_members(d.k, |m| unsafe {
         let (hs, d_gi, d_gh, w_hh) = (hm.member(m), dim.member(m), dhm.member(m), wh.member(m));
         let (r, z, n, ghn) = (rm.member(m), zm.member(m), nm.member(m), ghm.member(m));
-        let mut dh = vec![0f32; d.units * b];
-        let mut next = vec![0f32; d.units * b];
+        let mut dh = Scratch::zeros(d.units * b);
+        let mut next = Scratch::zeros(d.units * b);
         reaching.at(&d, m, d.seq.steps - 1, &mut dh);
         for t in (0..d.seq.steps).rev() {
             let at = d.seq.at(t);

@@ -14,7 +14,7 @@ use crate::nn::cells::native::{
     grads_like, input_grads, project, row_sums, Dims, NativeFns, Reaching,
 };
 use crate::nn::native::math::relu;
-use crate::nn::native::{feature_major, for_members, time_major, Members};
+use crate::nn::native::{feature_major, for_members, time_major, Members, Scratch};
 
 pub struct Tape {
     d: Dims,
@@ -104,8 +104,8 @@ pub fn backward(
         let (hs, da, du) = (hm.member(m), dam.member(m), dum.member(m));
         let u = spread(um.member(m), b);
         let zero = vec![0f32; b];
-        let mut dh = vec![0f32; d.units * b];
-        let mut next = vec![0f32; d.units * b];
+        let mut dh = Scratch::zeros(d.units * b);
+        let mut next = Scratch::zeros(d.units * b);
         reaching.at(&d, m, d.seq.steps - 1, &mut dh);
         for t in (0..d.seq.steps).rev() {
             let at = d.seq.at(t);

@@ -15,7 +15,7 @@ use crate::nn::cells::native::{
     grads_like, project, pytorch_grads, recur, recur_back, row, row_mut, Dims, NativeFns, Reaching,
 };
 use crate::nn::native::math::{sigmoid, tanh};
-use crate::nn::native::{feature_major, for_members, time_major, Members};
+use crate::nn::native::{feature_major, for_members, time_major, Members, Scratch};
 
 pub struct Tape {
     d: Dims,
@@ -231,7 +231,7 @@ pub fn backward(
     for_members(d.k, |m| unsafe {
         let (hs, dg, w_hh) = (hm.member(m), dgm.member(m), wh.member(m));
         let (g, c, tc) = (gm.member(m), cm.member(m), tm.member(m));
-        let mut dh = vec![0f32; d.units * b];
+        let mut dh = Scratch::zeros(d.units * b);
         let (mut dc, mut dc_prev) = (vec![0f32; d.units * b], vec![0f32; d.units * b]);
         reaching.at(&d, m, d.seq.steps - 1, &mut dh);
         for t in (0..d.seq.steps).rev() {
