@@ -128,8 +128,13 @@ pub fn describe(env: &Environment) -> String {
     text += "cells:\n";
     for c in &env.cells {
         text += &format!(
-            "  {:<12} {}\n  {:<12} init: {}\n",
-            c.name, c.description, "", c.init
+            "  {:<12} {}\n  {:<12} init: {}\n  {:<12} kernels: {}\n",
+            c.name,
+            c.description,
+            "",
+            c.init,
+            "",
+            c.kernels.join(", ")
         );
     }
     text
@@ -147,6 +152,28 @@ mod tests {
             "Cargo.toml must pin tch {TCH_VERSION}"
         );
         assert!(env!("RNN_LAB_LIBTORCH_VERSION").starts_with("2.11.0"));
+    }
+
+    /// Each cell's kernels under its description and init.
+    #[test]
+    fn info_names_each_cells_kernels() {
+        let text = describe(&environment());
+        let lines: Vec<&str> = text.lines().collect();
+        for (cell, kernels) in [
+            ("lstm", "composed, native, libtorch"),
+            ("gru", "composed, handwritten, native, libtorch"),
+            ("lru", "composed"),
+        ] {
+            let at = lines
+                .iter()
+                .position(|l| l.starts_with(&format!("  {cell:<12} ")))
+                .unwrap_or_else(|| panic!("no line for {cell} in:\n{text}"));
+            assert_eq!(
+                lines[at + 2],
+                format!("{:15}kernels: {kernels}", ""),
+                "{cell}"
+            );
+        }
     }
 
     #[test]
