@@ -343,6 +343,42 @@ pub fn grads_like(w: &[Tensor]) -> Vec<Tensor> {
         .collect()
 }
 
+/// The backward loop over the steps of a recurrence that is elementwise
+/// in h (IndRNN, the linear scans), from the last step to the first:
+/// `row(o, dh, prev, next)` gets the step's gradient at one unit's row
+/// (its block starts at `o` in the `[H, cols]` matrices), that row of the
+/// previous output (zero at the first step), and writes into `next` what
+/// passes back through the recurrence; what reaches the previous step
+/// directly is added to it.
+///
+/// # Safety
+/// Member `m`'s part of `reaching` is read by this thread only.
+pub unsafe fn elementwise_backward(
+    d: &Dims,
+    m: usize,
+    reaching: &Reaching,
+    hs: &[f32],
+    mut row: impl FnMut(usize, &[f32], &[f32], &mut [f32]),
+) {
+    let (cols, b) = (d.seq.cols(), d.seq.batch);
+    let zero = vec![0f32; b];
+    let mut dh = Scratch::zeros(d.units * b);
+    let mut next = Scratch::zeros(d.units * b);
+    reaching.at(d, m, d.seq.steps - 1, &mut dh);
+    for t in (0..d.seq.steps).rev() {
+        let at = d.seq.at(t);
+        for j in 0..d.units {
+            let o = j * cols + at;
+            let prev: &[f32] = if t == 0 { &zero } else { &hs[o - b..][..b] };
+            row(o, &dh[j * b..][..b], prev, &mut next[j * b..][..b]);
+        }
+        if t > 0 {
+            reaching.add(d, m, t - 1, &mut next);
+            std::mem::swap(&mut dh, &mut next);
+        }
+    }
+}
+
 /// A cell whose recurrence is `h' = a ⊙ h + b`, with a and b from its
 /// input projection alone (minGRU, minLSTM): the native kernel computes a
 /// and b for all steps at once, runs the recurrence step by step
@@ -478,29 +514,16 @@ impl<C: LinearScan> HandWritten for ScanNative<C> {
         let (cols, b) = (d.seq.cols(), d.seq.batch);
         for_members(d.k, |m| unsafe {
             let (a, hs, da, db) = (am.member(m), hm.member(m), dam.member(m), dbm.member(m));
-            let zero = vec![0f32; b];
-            let mut dh = Scratch::zeros(d.units * b);
-            let mut next = Scratch::zeros(d.units * b);
-            reaching.at(&d, m, d.seq.steps - 1, &mut dh);
-            for t in (0..d.seq.steps).rev() {
-                let at = d.seq.at(t);
-                for j in 0..d.units {
-                    let o = j * cols + at;
-                    let prev: &[f32] = if t == 0 { &zero } else { &hs[o - b..][..b] };
-                    scan_back_row(
-                        &dh[j * b..][..b],
-                        &a[o..][..b],
-                        prev,
-                        &mut da[o..][..b],
-                        &mut db[o..][..b],
-                        &mut next[j * b..][..b],
-                    );
-                }
-                if t > 0 {
-                    reaching.add(&d, m, t - 1, &mut next);
-                    std::mem::swap(&mut dh, &mut next);
-                }
-            }
+            elementwise_backward(&d, m, &reaching, hs, |o, dh, prev, next| {
+                scan_back_row(
+                    dh,
+                    &a[o..][..b],
+                    prev,
+                    &mut da[o..][..b],
+                    &mut db[o..][..b],
+                    next,
+                );
+            });
             let (pre, d_pre) = (pm.member(m), dpm.member(m));
             for j in 0..d.units {
                 let rows = part_rows(pre, parts, d.units, j, cols);

@@ -11,10 +11,10 @@ use tch::Tensor;
 use crate::lanes;
 use crate::nn::cells::handwritten::OutputGrad;
 use crate::nn::cells::native::{
-    grads_like, input_grads, project, row_sums, Dims, NativeFns, Reaching,
+    elementwise_backward, grads_like, input_grads, project, row_sums, Dims, NativeFns, Reaching,
 };
 use crate::nn::native::math::relu;
-use crate::nn::native::{feature_major, for_members, time_major, Members, Scratch};
+use crate::nn::native::{feature_major, for_members, time_major, Members};
 
 pub struct Tape {
     d: Dims,
@@ -103,30 +103,18 @@ pub fn backward(
     for_members(d.k, |m| unsafe {
         let (hs, da, du) = (hm.member(m), dam.member(m), dum.member(m));
         let u = spread(um.member(m), b);
-        let zero = vec![0f32; b];
-        let mut dh = Scratch::zeros(d.units * b);
-        let mut next = Scratch::zeros(d.units * b);
-        reaching.at(&d, m, d.seq.steps - 1, &mut dh);
-        for t in (0..d.seq.steps).rev() {
-            let at = d.seq.at(t);
-            for j in 0..d.units {
-                let o = j * cols + at;
-                let prev: &[f32] = if t == 0 { &zero } else { &hs[o - b..][..b] };
-                back_row(
-                    &dh[j * b..][..b],
-                    &hs[o..][..b],
-                    &u[j * b..][..b],
-                    prev,
-                    &mut da[o..][..b],
-                    &mut du[o..][..b],
-                    &mut next[j * b..][..b],
-                );
-            }
-            if t > 0 {
-                reaching.add(&d, m, t - 1, &mut next);
-                std::mem::swap(&mut dh, &mut next);
-            }
-        }
+        elementwise_backward(&d, m, &reaching, hs, |o, dh, prev, next| {
+            let j = o / cols;
+            back_row(
+                dh,
+                &hs[o..][..b],
+                &u[j * b..][..b],
+                prev,
+                &mut da[o..][..b],
+                &mut du[o..][..b],
+                next,
+            );
+        });
         input_grads(
             &d,
             xm.member(m),
