@@ -316,13 +316,7 @@ mod tests {
         let history: Vec<EpochRecord> = val_losses
             .iter()
             .enumerate()
-            .map(|(e, &v)| EpochRecord {
-                epoch: e as i64,
-                loss: v,
-                val_loss: v,
-                seconds: 1.0,
-                train_seconds: 1.0,
-            })
+            .map(|(e, &v)| EpochRecord::core(e as i64, v, v, 1.0, 1.0))
             .collect();
         FinishedRun {
             summary: Summary::example(TrainConfig::default(), correctness, &history),

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use rnn_lab::config::{
-    parse_seeds, AdamKind, AdamLayout, Cell, DeviceSpec, Execution, InitScheme, Kernel, Task,
+    parse_seeds, AdamKind, AdamLayout, Cell, CheckpointEvery, DeviceSpec, Execution, InitScheme, Kernel, Task,
 };
 use rnn_lab::TrainConfig;
 
@@ -206,6 +206,11 @@ pub struct ExecArgs {
     /// for bit. A lone run on cuDNN keeps per-tensor [default: flat].
     #[arg(long)]
     pub adam_layout: Option<AdamLayout>,
+    /// How often a run saves checkpoint.safetensors at an epoch's end:
+    /// seconds (60s), minutes (5m), epochs (10) or never; a stop signal
+    /// (SIGINT, SIGTERM) always saves one [default: 1m].
+    #[arg(long)]
+    pub checkpoint_every: Option<CheckpointEvery>,
 }
 
 impl ExecArgs {
@@ -216,6 +221,7 @@ impl ExecArgs {
             threads: self.threads.unwrap_or(base.threads),
             kernel: self.kernel.unwrap_or(base.kernel),
             adam_layout: self.adam_layout.unwrap_or(base.adam_layout),
+            checkpoint_every: self.checkpoint_every.unwrap_or(base.checkpoint_every),
         }
     }
 }

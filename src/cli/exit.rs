@@ -3,12 +3,24 @@
 
 use std::{io, process::ExitCode};
 
+use rnn_lab::run::life::Stopped;
+
+/// The exit code of a run stopped by a signal with its checkpoint saved
+/// (sysexits' EX_TEMPFAIL: run it again).
+pub const STOPPED: u8 = 75;
+
 /// The exit of a command that ended with `result`.
 pub fn exit(result: anyhow::Result<()>) -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         // `rnn-lab info | head`: the reader left; that is a normal end.
         Err(e) if is_broken_pipe(&e) => ExitCode::SUCCESS,
+        // Stopped by a signal with a checkpoint: EX_TEMPFAIL, "try again".
+        Err(e) if e.downcast_ref::<Stopped>().is_some() => {
+            use std::io::Write;
+            let _ = writeln!(io::stderr(), "{e}");
+            ExitCode::from(STOPPED)
+        }
         Err(e) => {
             // Best effort: with stderr gone there is nowhere left to say it.
             use std::io::Write;

@@ -213,6 +213,52 @@ impl FromStr for DeviceSpec {
 serde_as_text!(DeviceSpec);
 serde_as_text!(Task);
 
+/// How often a run saves a checkpoint, at an epoch's end: once at least
+/// this many seconds (`60s`, `5m`) or epochs (`10`) have passed since the
+/// last, or `never` (then only on a stop signal).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub enum CheckpointEvery {
+    Seconds(u64),
+    Epochs(u64),
+    Never,
+}
+
+impl fmt::Display for CheckpointEvery {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CheckpointEvery::Seconds(s) if s % 60 == 0 && *s > 0 => write!(f, "{}m", s / 60),
+            CheckpointEvery::Seconds(s) => write!(f, "{s}s"),
+            CheckpointEvery::Epochs(n) => write!(f, "{n}"),
+            CheckpointEvery::Never => f.write_str("never"),
+        }
+    }
+}
+
+impl FromStr for CheckpointEvery {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let lower = s.trim().to_ascii_lowercase();
+        let bad = || {
+            format!(
+                "--checkpoint-every '{s}' is not an interval: give epochs (10), seconds (60s), minutes (5m) or never"
+            )
+        };
+        let number = |n: &str| n.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(bad);
+        if lower == "never" {
+            Ok(CheckpointEvery::Never)
+        } else if let Some(n) = lower.strip_suffix('s') {
+            Ok(CheckpointEvery::Seconds(number(n)?))
+        } else if let Some(n) = lower.strip_suffix('m') {
+            Ok(CheckpointEvery::Seconds(number(n)?.checked_mul(60).ok_or_else(bad)?))
+        } else {
+            Ok(CheckpointEvery::Epochs(number(&lower)?))
+        }
+    }
+}
+
+serde_as_text!(CheckpointEvery);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -237,6 +283,24 @@ mod tests {
             .parse::<DeviceSpec>()
             .unwrap_err()
             .contains("expected auto, cpu, cuda or cuda:N"));
+    }
+
+    #[test]
+    fn checkpoint_intervals_read_and_print_as_given() {
+        for (text, value) in [
+            ("60s", CheckpointEvery::Seconds(60)),
+            ("5m", CheckpointEvery::Seconds(300)),
+            ("10", CheckpointEvery::Epochs(10)),
+            ("never", CheckpointEvery::Never),
+        ] {
+            assert_eq!(text.parse::<CheckpointEvery>().unwrap(), value);
+        }
+        assert_eq!(CheckpointEvery::Seconds(60).to_string(), "1m");
+        assert_eq!(CheckpointEvery::Seconds(90).to_string(), "90s");
+        for bad in ["0", "-3", "1h", "s", ""] {
+            let err = bad.parse::<CheckpointEvery>().unwrap_err();
+            assert!(err.ends_with("give epochs (10), seconds (60s), minutes (5m) or never"), "{err}");
+        }
     }
 
     /// `add` was blog-add's name: the command line and every file still

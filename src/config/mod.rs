@@ -11,7 +11,7 @@ mod task;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use keywords::serde_as_text;
-pub use keywords::{AdamKind, AdamLayout, Cell, DeviceSpec, InitScheme, Kernel, Task};
+pub use keywords::{AdamKind, AdamLayout, Cell, CheckpointEvery, DeviceSpec, InitScheme, Kernel, Task};
 pub use limits::*;
 pub use seeds::parse_seeds;
 pub use task::{catalogue, Loss, Readout, Score, TaskInfo, TaskShape};
@@ -92,6 +92,14 @@ pub struct Execution {
     /// How Adam holds the weights (absent in older plans, which ran flat).
     #[serde(default = "older_plans_adam_layout")]
     pub adam_layout: AdamLayout,
+    /// How often a run saves a checkpoint (absent in older plans).
+    #[serde(default = "default_checkpoint_every")]
+    pub checkpoint_every: CheckpointEvery,
+}
+
+/// Older plans' checkpoint interval: the default.
+fn default_checkpoint_every() -> CheckpointEvery {
+    defaults().execution.checkpoint_every
 }
 
 /// The kernel of a plan written before plans named one.

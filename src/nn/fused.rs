@@ -121,6 +121,10 @@ impl Network for FusedModel {
         Kernel::Libtorch
     }
 
+    fn stacked(&self) -> bool {
+        false
+    }
+
     fn constrain(&self) {
         let vars = self.vs.variables();
         let def = self.spec.def();

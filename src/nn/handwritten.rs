@@ -189,9 +189,12 @@ mod tests {
     /// called column-major): on 3 stacked layers its gradients differ from
     /// autograd's by up to 1.1e-6 relative (largest difference over largest
     /// value), and from the float64 gradient by up to 1.4e-6 where
-    /// autograd's float32 is within 3.4e-7. A broken backward is off by 1e-2
+    /// autograd's float32 is within 3.4e-7. The hand-written kernel's
+    /// libtorch ops round as the CPU's vector width makes them: within
+    /// 1e-6 of the float64 gradient on an AVX-512 Xeon, up to 1.14e-6 (rnn,
+    /// 3 layers, K = 3) on an AMD EPYC. A broken backward is off by 1e-2
     /// or more.
-    const NATIVE_TOLERANCE: f64 = 2e-6;
+    const TOLERANCE: f64 = 2e-6;
 
     /// The hand-written and native kernels give autograd's gradients
     /// through the composed recurrence, for every weight, every cell that
@@ -204,8 +207,8 @@ mod tests {
             for cell in Cell::all() {
                 let def = cells::def(*cell);
                 let (has, tolerance) = match kernel {
-                    Kernel::Native => (def.native().is_some(), NATIVE_TOLERANCE),
-                    _ => (def.handwritten().is_some(), 1e-6),
+                    Kernel::Native => (def.native().is_some(), TOLERANCE),
+                    _ => (def.handwritten().is_some(), TOLERANCE),
                 };
                 if has {
                     kernel_matches_autograd(*cell, kernel, tolerance);

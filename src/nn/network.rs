@@ -68,6 +68,11 @@ pub trait Network {
     fn var_store(&self) -> &nn::VarStore;
     /// Member `k`'s weights, on the CPU, named as its single model's.
     fn member_weights(&self, k: i64) -> Weights;
+    /// Whether every variable holds the members on its first dimension
+    /// (`[K, ...]`); a lone fused model's variables are its own shape.
+    fn stacked(&self) -> bool {
+        true
+    }
     /// What computes the recurrence, as summary.json records it.
     fn kernel(&self) -> Kernel;
     /// Back-propagates `loss` (computed from this network's last forward)

@@ -8,13 +8,15 @@ use std::path::{Component, Path, PathBuf};
 use anyhow::{bail, ensure, Context, Result};
 use tch::Device;
 
+use super::checkpoint::{resumed_state, Checkpoint};
 use super::job::{Job, Plan};
 use crate::config::Execution;
 use crate::nn::device;
 use crate::nn::weights::{read_weights, Weights};
 use crate::nn::ModelSpec;
-use crate::store::{check_run_dir, InitSource};
+use crate::store::{check_run_dir, InitSource, SUMMARY};
 use crate::train::orders::check_order_memory;
+use crate::train::TrainState;
 
 /// Most members of one pack.
 pub const MAX_PACK: usize = 1024;
@@ -26,14 +28,19 @@ pub struct CheckedPlan {
     pub force: bool,
     pub quiet: bool,
     pub jobs: Vec<CheckedJob>,
+    /// Where the loop goes on from, when every member resumes from its
+    /// checkpoint.
+    pub resume: Option<TrainState>,
 }
 
-/// A checked job: its model's shape, and the weights file it starts from
-/// (read once, with its hash for the summary), if any.
+/// A checked job: its model's shape, the weights file it starts from
+/// (read once, with its hash for the summary), if any, and the checkpoint
+/// of its cut-off run it resumes from, if any.
 pub struct CheckedJob {
     pub job: Job,
     pub spec: ModelSpec,
     pub init_from: Option<(InitSource, Weights)>,
+    pub resume: Option<Checkpoint>,
 }
 
 impl Plan {
@@ -78,14 +85,33 @@ impl Plan {
         }
         let c = &first.config;
         check_order_memory(jobs.len(), c.epochs, c.split_sizes().train)?;
+        let resume = check_resume(&jobs)?;
         Ok(CheckedPlan {
             device,
             execution: self.execution,
             force: self.force,
             quiet: self.quiet,
             jobs,
+            resume,
         })
     }
+}
+
+/// A plan resumes when every member has a checkpoint, all at one point;
+/// a plan of members with and without is refused by name.
+fn check_resume(jobs: &[CheckedJob]) -> Result<Option<TrainState>> {
+    let with: Vec<&Checkpoint> = jobs.iter().filter_map(|j| j.resume.as_ref()).collect();
+    if with.is_empty() {
+        return Ok(None);
+    }
+    if let Some(fresh) = jobs.iter().find(|j| j.resume.is_none()) {
+        bail!(
+            "{} has a checkpoint to resume from and {} has none: members of one pack resume together; train them in separate plans, or pass --force to start them all over",
+            with[0].path.display(),
+            fresh.job.out.display()
+        );
+    }
+    resumed_state(&with).map(Some)
 }
 
 /// What marks a study's folder (its manifest, or a sweep's from before).
@@ -101,7 +127,13 @@ fn check_job(job: &Job, force: bool) -> Result<CheckedJob> {
             job.out.display()
         );
     }
-    check_run_dir(&job.out, force)?;
+    // A cut-off run's folder (a checkpoint, no summary) is resumed, not
+    // refused; `--force` starts it over.
+    let resume = match force || job.out.join(SUMMARY).exists() {
+        true => None,
+        false => Checkpoint::find(&job.out)?,
+    };
+    check_run_dir(&job.out, force || resume.is_some())?;
     let spec = ModelSpec::for_config(&job.config);
     let init_from = match &job.init_from {
         Some(path) => {
@@ -123,14 +155,19 @@ fn check_job(job: &Job, force: bool) -> Result<CheckedJob> {
         ("--save-init", &job.save_init),
         ("--save-data", &job.save_data),
     ] {
-        if let Some(path) = path {
+        // A resumed run wrote them when it started.
+        if let (Some(path), None) = (path, &resume) {
             check_new_file(flag, path, &job.out, force)?;
         }
+    }
+    if let Some(checkpoint) = &resume {
+        checkpoint.check_belongs(&job.config, init_from.as_ref().map(|(s, _)| s))?;
     }
     Ok(CheckedJob {
         job: job.clone(),
         spec,
         init_from,
+        resume,
     })
 }
 

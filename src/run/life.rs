@@ -1,7 +1,9 @@
 //! A checked plan's life: every member's data, weights and batch orders
-//! built, then every folder locked (and only then cleared), training in the
-//! one loop, the test evaluation, and each member's files. A lone run and a
-//! pack of 1024 take the same path.
+//! built (and, for a cut-off run, its checkpoint restored), then every
+//! folder locked (and only then cleared), training in the one loop with
+//! checkpoints along the way, the test evaluation, and each member's
+//! files. A lone run and a pack of 1024 take the same path; a stop signal
+//! ends it with a checkpoint and [`Stopped`].
 
 use std::{io::Write, time::Instant};
 
@@ -9,6 +11,7 @@ use anyhow::{Context, Result};
 use tch::Tensor;
 
 use super::check::{CheckedJob, CheckedPlan};
+use super::checkpoint::{Checkpoints, Computed};
 use super::memory::{self, guard};
 use super::observer::RunObserver;
 use super::outputs::{write_outputs, Finished};
@@ -18,13 +21,37 @@ use crate::nn::tasks::{Dataset, Split};
 use crate::nn::weights::{save_named, Weights};
 use crate::nn::Network;
 use crate::nn::{device, kernel};
+use super::signals::{catch_signals, signals};
 use crate::store::console::Console;
 use crate::store::text::final_report;
-use crate::store::{EpochRecord, Evaluation, HistoryFile, PackRecord, RunDir, Summary, HISTORY};
+use crate::store::{
+    EpochRecord, Evaluation, HistoryFile, PackRecord, RunDir, Summary, CHECKPOINT, HISTORY,
+};
 use crate::train::batch::PackData;
 use crate::train::eval::{baseline, evaluate, predict};
-use crate::train::fit;
 use crate::train::orders::batch_orders;
+use crate::train::{fit, Fitted, TrainState};
+
+/// A plan stopped by a signal after saving every member's checkpoint:
+/// the same command resumes it.
+#[derive(Debug)]
+pub struct Stopped {
+    pub epoch: i64,
+    pub batch: i64,
+}
+
+impl std::fmt::Display for Stopped {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "stopped by a signal in epoch {}, after batch {}: checkpoint saved; run the same command again to resume",
+            self.epoch + 1,
+            self.batch
+        )
+    }
+}
+
+impl std::error::Error for Stopped {}
 
 /// One member's data and batch orders, built without writing anything.
 struct Member {
@@ -60,7 +87,16 @@ fn initial_weights(job: &CheckedJob) -> Weights {
 fn open_folders(plan: &CheckedPlan) -> Result<Vec<RunDir>> {
     let mut dirs: Vec<RunDir> = Vec::new();
     for job in &plan.jobs {
-        match RunDir::lock(&job.job.out, plan.force) {
+        let locked = RunDir::lock(&job.job.out, plan.force || job.resume.is_some()).and_then(|d| {
+            match &job.resume {
+                Some(c) if !c.unchanged() => anyhow::bail!(
+                    "{} changed while this run started (another rnn-lab run?); run the command again",
+                    c.path.display()
+                ),
+                _ => Ok(d),
+            }
+        });
+        match locked {
             Ok(dir) => dirs.push(dir),
             Err(e) => {
                 dirs.into_iter().for_each(RunDir::abandon);
@@ -68,8 +104,11 @@ fn open_folders(plan: &CheckedPlan) -> Result<Vec<RunDir>> {
             }
         }
     }
-    for dir in &dirs {
-        dir.clear()?;
+    for (dir, job) in dirs.iter().zip(&plan.jobs) {
+        match job.resume {
+            Some(_) => dir.clear_to_resume()?,
+            None => dir.clear()?,
+        }
     }
     Ok(dirs)
 }
@@ -134,6 +173,8 @@ pub fn execute(plan: &CheckedPlan, console: &mut dyn Write) -> Result<Vec<Result
     memory::keep_freed_memory();
     let k = plan.jobs.len();
     let config = &plan.jobs[0].job.config;
+    catch_signals();
+    let signals_before = signals();
     let Built {
         members,
         data,
@@ -141,24 +182,67 @@ pub fn execute(plan: &CheckedPlan, console: &mut dyn Write) -> Result<Vec<Result
         net,
         mut opt,
     } = build(plan)?;
+    let state = match &plan.resume {
+        Some(state) => {
+            for (k, job) in plan.jobs.iter().enumerate() {
+                let checkpoint = job.resume.as_ref().expect("every member resumes");
+                checkpoint.restore(&*net, &opt, k)?;
+            }
+            opt.set_steps(plan.jobs[0].resume.as_ref().expect("resumes").meta.adam_steps)?;
+            state.clone()
+        }
+        None => TrainState::start(k),
+    };
 
     // Every input is checked and built: only now are the folders touched.
     let dirs = open_folders(plan)?;
-    for ((job, member), weights) in plan.jobs.iter().zip(&members).zip(&weights) {
-        export(job, member, weights)?;
+    if plan.resume.is_none() {
+        for ((job, member), weights) in plan.jobs.iter().zip(&members).zip(&weights) {
+            export(job, member, weights)?;
+        }
     }
     drop(weights);
     let mut console = Console::new(console);
+    let now = computed(plan, &*net);
     if !plan.quiet {
         console.print(&header(plan));
+        if let Some(note) = other_computation(plan, &now) {
+            console.print(&note);
+        }
+    }
+    let checkpoints = Checkpoints::new(
+        plan.jobs
+            .iter()
+            .map(|j| {
+                let init = j.init_from.as_ref().map(|(s, _)| s.clone());
+                (j.job.config.clone(), init, j.job.out.clone())
+            })
+            .collect(),
+        now,
+        plan.execution.checkpoint_every,
+        signals_before,
+    );
+    let mut checkpoints = checkpoints;
+    if plan.resume.is_none() {
+        // A folder with an epoch in it always has a checkpoint to go on from.
+        checkpoints.save(&*net, &opt, &state);
+        if let Some(e) = checkpoints.failed.take() {
+            dirs.into_iter().for_each(RunDir::abandon_if_unstarted);
+            return Err(anyhow::anyhow!(e).context("cannot save the first checkpoint"));
+        }
     }
     let histories = dirs
         .iter()
-        .map(|d| HistoryFile::create(&d.file(HISTORY)))
+        .enumerate()
+        .map(|(m, d)| match plan.resume {
+            Some(_) => HistoryFile::resume(&d.file(HISTORY), &state.histories[m]),
+            None => HistoryFile::create(&d.file(HISTORY)),
+        })
         .collect::<Result<Vec<_>>>()?;
     let mut observer = RunObserver::new(
         histories,
         &mut console,
+        checkpoints,
         plan.quiet,
         config.epochs,
         config.batches_per_epoch(),
@@ -167,7 +251,14 @@ pub fn execute(plan: &CheckedPlan, console: &mut dyn Write) -> Result<Vec<Result
     let trained = guard(
         || memory::training_message(config, k),
         || {
-            let ends = fit(&*net, &mut opt, &data, &orders, config, &mut observer)?;
+            let fitted = fit(&*net, &mut opt, &data, &orders, config, state, &mut observer)?;
+            let ends = match fitted {
+                Fitted::Done(ends) => ends,
+                Fitted::Stopped => {
+                    let (epoch, batch) = observer.checkpoints.saved.unwrap_or((0, 0));
+                    return Err(Stopped { epoch, batch }.into());
+                }
+            };
             let readout = config.task.shape().readout;
             Ok((ends, predict(&*net, &data.test, readout)?))
         },
@@ -177,7 +268,9 @@ pub fn execute(plan: &CheckedPlan, console: &mut dyn Write) -> Result<Vec<Result
     let (ends, test) = match trained {
         Ok(t) => t,
         Err(e) => {
-            dirs.into_iter().for_each(RunDir::abandon_if_unstarted);
+            if e.downcast_ref::<Stopped>().is_none() {
+                dirs.into_iter().for_each(RunDir::abandon_if_unstarted);
+            }
             return Err(e);
         }
     };
@@ -203,6 +296,41 @@ pub fn execute(plan: &CheckedPlan, console: &mut dyn Write) -> Result<Vec<Result
         })
         .collect();
     Ok(results)
+}
+
+/// How `plan` computes, as its checkpoints record it.
+fn computed(plan: &CheckedPlan, net: &dyn Network) -> Computed {
+    Computed {
+        kernel: net.kernel(),
+        adam_layout: Optimizer::layout_for(plan.execution.adam_layout, net, plan.device),
+        device: device::name(plan.device),
+        threads: plan.execution.threads,
+        members: plan.jobs.len(),
+        position: 0,
+    }
+}
+
+/// A note when a resumed plan computes otherwise than its checkpoint's
+/// run did: it goes on, but not bit for bit as that run would have.
+fn other_computation(plan: &CheckedPlan, now: &Computed) -> Option<String> {
+    let saved = &plan.jobs[0].resume.as_ref()?.meta.computed;
+    let mut differ = Vec::new();
+    let mut note = |what: &str, there: String, here: String| {
+        if there != here {
+            differ.push(format!("{what} {there} there, {here} here"));
+        }
+    };
+    note("kernel", saved.kernel.to_string(), now.kernel.to_string());
+    note("adam layout", saved.adam_layout.to_string(), now.adam_layout.to_string());
+    note("device", saved.device.clone(), now.device.clone());
+    note("threads", saved.threads.to_string(), now.threads.to_string());
+    note("pack of", saved.members.to_string(), now.members.to_string());
+    (!differ.is_empty()).then(|| {
+        format!(
+            "note: the checkpoint's run computed otherwise ({}): it goes on, but not bit for bit as it would have\n",
+            differ.join(", ")
+        )
+    })
 }
 
 /// What a plan's members share once trained.
@@ -253,6 +381,12 @@ impl Trained<'_> {
                 ),
             },
         )?;
+        // Finished: the summary marks it; nothing is left to resume.
+        let checkpoint = dir.file(CHECKPOINT);
+        if checkpoint.exists() {
+            std::fs::remove_file(&checkpoint)
+                .with_context(|| format!("cannot remove {}", checkpoint.display()))?;
+        }
         Ok((summary, evaluation))
     }
 }
@@ -299,6 +433,19 @@ fn shallow(weights: &Weights) -> Weights {
 /// The first console line: the model and its data for a lone run, the
 /// pack's members for several.
 fn header(plan: &CheckedPlan) -> String {
+    let resumed = match &plan.resume {
+        Some(s) => format!(
+            "resuming from its checkpoint: epoch {}/{}, batch {}\n",
+            s.epoch + 1,
+            plan.jobs[0].job.config.epochs,
+            s.batch
+        ),
+        None => String::new(),
+    };
+    resumed + &first_line(plan)
+}
+
+fn first_line(plan: &CheckedPlan) -> String {
     let device = device::announce(plan.execution.device, plan.device);
     let c = &plan.jobs[0].job.config;
     if let [job] = plan.jobs.as_slice() {

@@ -5,14 +5,18 @@
 use anyhow::Result;
 use indicatif::ProgressBar;
 
+use super::checkpoint::Checkpoints;
+use crate::nn::optim::Optimizer;
+use crate::nn::Network;
 use crate::store::console::{progress_bar, Console};
 use crate::store::text::epoch_line;
 use crate::store::{EpochRecord, HistoryFile};
-use crate::train::Observer;
+use crate::train::{Observer, TrainState};
 
 pub struct RunObserver<'a, 'c> {
     pub histories: Vec<HistoryFile>,
     pub console: &'a mut Console<'c>,
+    pub checkpoints: Checkpoints,
     quiet: bool,
     epochs: i64,
     batches: i64,
@@ -23,6 +27,7 @@ impl<'a, 'c> RunObserver<'a, 'c> {
     pub fn new(
         histories: Vec<HistoryFile>,
         console: &'a mut Console<'c>,
+        checkpoints: Checkpoints,
         quiet: bool,
         epochs: i64,
         batches: i64,
@@ -30,6 +35,7 @@ impl<'a, 'c> RunObserver<'a, 'c> {
         RunObserver {
             histories,
             console,
+            checkpoints,
             quiet,
             epochs,
             batches,
@@ -40,6 +46,18 @@ impl<'a, 'c> RunObserver<'a, 'c> {
     /// Clears the progress bar (the run's last line stays the epoch line).
     pub fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+
+    /// Saves every member's checkpoint; a failure is told once per
+    /// failure (training goes on from the last good checkpoint).
+    pub fn save(&mut self, net: &dyn Network, opt: &Optimizer, state: &TrainState) {
+        self.checkpoints.save(net, opt, state);
+        if let Some(e) = self.checkpoints.failed.take() {
+            // Said even when quiet: the run is less safe than asked.
+            let console = &mut *self.console;
+            self.bar
+                .suspend(|| console.print(&format!("warning: no checkpoint saved: {e}\n")));
+        }
     }
 
     fn print(&mut self, line: String) {
@@ -57,6 +75,18 @@ impl Observer for RunObserver<'_, '_> {
 
     fn member_epoch(&mut self, member: usize, record: &EpochRecord) -> Result<()> {
         self.histories[member].append(record)
+    }
+
+    fn checkpoint_due(&mut self) -> bool {
+        self.checkpoints.due()
+    }
+
+    fn stop_asked(&self) -> bool {
+        self.checkpoints.stop_asked()
+    }
+
+    fn checkpoint(&mut self, net: &dyn Network, opt: &Optimizer, state: &TrainState) {
+        self.save(net, opt, state);
     }
 
     fn epoch_done(&mut self, records: &[Option<EpochRecord>], training: usize) {
@@ -79,7 +109,7 @@ fn pack_line(records: &[Option<EpochRecord>], training: usize, epochs: i64) -> S
     let finite: Vec<f64> = records
         .iter()
         .flatten()
-        .map(|r| r.val_loss)
+        .map(EpochRecord::val_loss)
         .filter(|v| v.is_finite())
         .collect();
     let range = match (
@@ -93,6 +123,6 @@ fn pack_line(records: &[Option<EpochRecord>], training: usize, epochs: i64) -> S
         "Epoch {}/{epochs} - {training}/{} runs - {:.2}s - val_loss: {range}",
         first.epoch + 1,
         records.len(),
-        first.seconds
+        first.seconds()
     )
 }

@@ -54,8 +54,8 @@ pub fn write_outputs(dir: &RunDir, f: Finished) -> Result<Summary> {
         split: f.config.split_sizes(),
         parameters: f.spec.trainable_count(),
         epochs_run: f.history.len() as i64,
-        final_loss: last.loss,
-        final_val_loss: last.val_loss,
+        final_loss: last.loss(),
+        final_val_loss: last.val_loss(),
         test_mse: mse(f.evaluation.test_loss),
         test_loss: Some(f.evaluation.test_loss),
         baseline_mse: mse(f.baseline),
@@ -64,7 +64,7 @@ pub fn write_outputs(dir: &RunDir, f: Finished) -> Result<Summary> {
         score: Some(task.score.describe().to_owned()),
         test_failures: f.evaluation.failures,
         test_rows: f.evaluation.rows,
-        seconds_per_epoch: f.history.iter().map(|r| r.seconds).sum::<f64>()
+        seconds_per_epoch: f.history.iter().map(EpochRecord::seconds).sum::<f64>()
             / f.history.len() as f64,
         train_seconds_per_epoch: median_after_warmup(f.history),
         seconds_total: f.started.elapsed().as_secs_f64(),
@@ -82,7 +82,7 @@ pub fn write_outputs(dir: &RunDir, f: Finished) -> Result<Summary> {
 /// when there are several.
 fn median_after_warmup(history: &[EpochRecord]) -> f64 {
     let skip = usize::from(history.len() > 1);
-    let mut times: Vec<f64> = history[skip..].iter().map(|r| r.train_seconds).collect();
+    let mut times: Vec<f64> = history[skip..].iter().map(EpochRecord::train_seconds).collect();
     times.sort_by(f64::total_cmp);
     quantile(&times, 0.5)
 }
@@ -93,13 +93,7 @@ mod tests {
 
     #[test]
     fn median_skips_warmup() {
-        let r = |s: f64| EpochRecord {
-            epoch: 0,
-            loss: 0.0,
-            val_loss: 0.0,
-            seconds: s,
-            train_seconds: s,
-        };
+        let r = |s: f64| EpochRecord::core(0, 0.0, 0.0, s, s);
         assert_eq!(median_after_warmup(&[r(9.0)]), 9.0);
         assert_eq!(median_after_warmup(&[r(9.0), r(1.0), r(3.0), r(2.0)]), 2.0);
         assert_eq!(median_after_warmup(&[r(9.0), r(1.0), r(3.0)]), 2.0);

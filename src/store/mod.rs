@@ -15,7 +15,7 @@ pub mod text;
 pub use atomic::{lock, partial_path, try_lock, write_atomic, write_atomic_with};
 pub use config_file::RunFile;
 pub use evaluation::Evaluation;
-pub use history::{read_history, EpochRecord, HistoryFile};
+pub use history::{read_history, EpochRecord, HistoryFile, Metric};
 pub use run_dir::{check_run_dir, RunDir};
 pub use summary::{
     read_summary, CpuRecord, FinishedRun, InitSource, PackRecord, Summary, Versions,
@@ -25,3 +25,6 @@ pub const HISTORY: &str = "history.csv";
 pub const SUMMARY: &str = "summary.json";
 pub const PREDICTIONS: &str = "predictions.csv";
 pub const WEIGHTS: &str = "model.safetensors";
+/// Where a cut-off run goes on from (`run::checkpoint`); removed once the
+/// run's summary is written.
+pub const CHECKPOINT: &str = "checkpoint.safetensors";

@@ -9,12 +9,12 @@ use std::{
 
 use anyhow::{bail, Context, Result};
 
-use super::atomic::{is_partial, is_probe, probe_path, try_lock};
-use super::{HISTORY, PREDICTIONS, SUMMARY, WEIGHTS};
+use super::atomic::{is_partial, is_probe, is_stale_partial, probe_path, try_lock};
+use super::{CHECKPOINT, HISTORY, PREDICTIONS, SUMMARY, WEIGHTS};
 
 /// Files a run writes into its folder. `summary.json` is written last, so
 /// its presence means the run finished.
-const RUN_FILES: [&str; 4] = [SUMMARY, HISTORY, PREDICTIONS, WEIGHTS];
+const RUN_FILES: [&str; 5] = [SUMMARY, HISTORY, PREDICTIONS, WEIGHTS, CHECKPOINT];
 
 /// Checks, without writing, that `dir` can become a run folder: it is
 /// absent or an empty folder (any folder with `force`), and the nearest
@@ -27,7 +27,7 @@ pub fn check_run_dir(dir: &Path, force: bool) -> Result<()> {
                 dir.display()
             );
         }
-        if !force && !is_empty(dir)? {
+        if !force && !is_unstarted(dir)? {
             bail!(
                 "output folder {} exists and is not empty; choose a new --out, or pass --force to replace its run files",
                 dir.display()
@@ -66,6 +66,25 @@ fn is_empty(dir: &Path) -> Result<bool> {
         let entry =
             entry.with_context(|| format!("cannot read output folder {}", dir.display()))?;
         if !is_probe(&entry.path()) {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Holds nothing of a run: empty, or what a run killed before its first
+/// checkpoint leaves (a history.csv of its header alone, partial files of
+/// a process that is gone, probes).
+fn is_unstarted(dir: &Path) -> Result<bool> {
+    for entry in
+        fs::read_dir(dir).with_context(|| format!("cannot read output folder {}", dir.display()))?
+    {
+        let path = entry
+            .with_context(|| format!("cannot read output folder {}", dir.display()))?
+            .path();
+        let header_only = path.file_name().is_some_and(|n| n == HISTORY)
+            && fs::read_to_string(&path).is_ok_and(|t| t.lines().count() <= 1);
+        if !(is_probe(&path) || is_stale_partial(&path) || header_only) {
             return Ok(false);
         }
     }
@@ -122,7 +141,7 @@ impl RunDir {
                 ),
             },
         };
-        if !force && !is_empty(dir)? {
+        if !force && !is_unstarted(dir)? {
             bail!(
                 "output folder {} exists and is not empty; choose a new --out, or pass --force to replace its run files",
                 dir.display()
@@ -135,7 +154,17 @@ impl RunDir {
     /// so a folder never looks finished with a half-replaced history.
     /// Other files (a user's notes) stay.
     pub fn clear(&self) -> Result<()> {
-        for name in RUN_FILES {
+        self.clear_but(&[])
+    }
+
+    /// For a run that resumes: [`RunDir::clear`] but for its history.csv
+    /// (replaced from the checkpoint) and its checkpoint.
+    pub fn clear_to_resume(&self) -> Result<()> {
+        self.clear_but(&[HISTORY, CHECKPOINT])
+    }
+
+    fn clear_but(&self, keep: &[&str]) -> Result<()> {
+        for name in RUN_FILES.into_iter().filter(|n| !keep.contains(n)) {
             let path = self.path.join(name);
             if path.exists() {
                 fs::remove_file(&path)
@@ -232,6 +261,17 @@ mod tests {
         );
         let file = tmp.path().join("file");
         fs::write(&file, "x").unwrap();
+        // What a run killed before its first checkpoint leaves is no run.
+        let cut = tmp.path().join("cut");
+        fs::create_dir(&cut).unwrap();
+        fs::write(cut.join(HISTORY), "epoch,loss,val_loss\n").unwrap();
+        fs::write(cut.join("checkpoint.safetensors.partial-999999999"), "half").unwrap();
+        check_run_dir(&cut, false).unwrap();
+        drop(RunDir::open(&cut, false).unwrap());
+        assert_eq!(fs::read_dir(&cut).unwrap().count(), 0, "cleared");
+        fs::write(cut.join(HISTORY), "epoch,loss,val_loss\n0,1,1\n").unwrap();
+        let err = check_run_dir(&cut, false).unwrap_err().to_string();
+        assert!(err.contains("exists and is not empty"), "{err}");
         let err = check_run_dir(&file, true).unwrap_err().to_string();
         assert!(err.contains("is not a folder"), "{err}");
         let err = check_run_dir(&file.join("sub"), false)

@@ -191,7 +191,7 @@ impl FinishedRun {
     pub fn epochs_to(&self, threshold: f64) -> Option<i64> {
         self.history
             .iter()
-            .position(|r| r.val_loss < threshold)
+            .position(|r| r.val_loss() < threshold)
             .map(|e| e as i64 + 1)
     }
 }
@@ -201,7 +201,7 @@ impl Summary {
     /// A summary of a made-up finished run of `config`, for tests of what
     /// reads summaries.
     pub fn example(config: TrainConfig, correctness: f64, history: &[EpochRecord]) -> Summary {
-        let last = history.last().map_or(0.1, |r| r.val_loss);
+        let last = history.last().map_or(0.1, |r| r.val_loss());
         Summary {
             split: config.split_sizes(),
             config,

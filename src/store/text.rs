@@ -59,9 +59,9 @@ pub fn epoch_line(r: &EpochRecord, epochs: i64, batches: i64) -> String {
     format!(
         "Epoch {}/{epochs} - {batches}/{batches} - {:.2}s - loss: {} - val_loss: {}",
         r.epoch + 1,
-        r.seconds,
-        keras_number(r.loss),
-        keras_number(r.val_loss)
+        r.seconds(),
+        keras_number(r.loss()),
+        keras_number(r.val_loss())
     )
 }
 
@@ -117,13 +117,7 @@ mod tests {
 
     #[test]
     fn console_lines() {
-        let r = EpochRecord {
-            epoch: 11,
-            loss: 0.047,
-            val_loss: 0.00049123,
-            seconds: 0.623,
-            train_seconds: 0.5,
-        };
+        let r = EpochRecord::core(11, 0.047, 0.00049123, 0.623, 0.5);
         assert_eq!(
             epoch_line(&r, 100, 64),
             "Epoch 12/100 - 64/64 - 0.62s - loss: 0.0470 - val_loss: 4.9123e-4"

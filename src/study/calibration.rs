@@ -11,7 +11,7 @@ use std::{collections::BTreeMap, fs, path::PathBuf};
 use anyhow::{bail, Result};
 use tch::Device;
 
-use super::signals::signals;
+use crate::run::signals::signals;
 
 use crate::config::{Execution, TrainConfig};
 use crate::nn::cpu;

@@ -17,7 +17,7 @@ pub mod queue;
 pub mod read;
 pub mod scheduler;
 pub mod shard;
-mod signals;
+
 pub mod tables;
 
 use std::{
@@ -37,7 +37,7 @@ use prepare::{prepare, Study};
 use queue::{packs, queue, Queue};
 use scheduler::{schedule, Outcome, Processes, Schedule};
 use shard::Shard;
-use signals::{catch_signals, signals};
+use crate::run::signals::{catch_signals, signals};
 
 /// Most child processes one study process supervises at once.
 pub const MAX_JOBS: usize = 1024;

@@ -13,7 +13,7 @@ use super::progress::history_rows;
 use super::read::{read_study, StudyRuns};
 use crate::config::{value_text, TrainConfig};
 use crate::stats::DEFAULT_VAL_THRESHOLD;
-use crate::store::history::f32_text;
+use crate::store::history::{history_columns, history_row};
 use crate::store::write_atomic;
 
 pub const CURVES: &str = "curves.csv";
@@ -29,12 +29,13 @@ fn axis_cells(study: &StudyRuns, config: &TrainConfig) -> Vec<String> {
         .collect()
 }
 
-/// curves.csv: `run`, the axes, `epoch`, `loss`, `val_loss`, `seconds`.
+/// curves.csv: `run`, the axes, then history.csv's columns (every metric;
+/// empty where a run's history did not record it).
 pub fn curves_csv(study: &StudyRuns) -> Result<Vec<u8>> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header = vec!["run".to_string()];
     header.extend(study.axes.iter().cloned());
-    header.extend(["epoch", "loss", "val_loss", "seconds"].map(String::from));
+    header.extend(history_columns());
     w.write_record(&header)?;
     for run in &study.runs {
         let Some(f) = &run.finished else { continue };
@@ -42,12 +43,7 @@ pub fn curves_csv(study: &StudyRuns) -> Result<Vec<u8>> {
         for r in &f.history {
             let mut line = vec![run.name.clone()];
             line.extend(axes.iter().cloned());
-            line.extend([
-                r.epoch.to_string(),
-                f32_text(r.loss),
-                f32_text(r.val_loss),
-                format!("{:.4}", r.seconds),
-            ]);
+            line.extend(history_row(r));
             w.write_record(&line)?;
         }
     }

@@ -54,42 +54,52 @@ pub fn set_loss(loss: Loss, out: &Tensor, y: &Tensor) -> f64 {
     entries.sum(Kind::Float).double_value(&[]) / entries.numel() as f64
 }
 
-/// PyTorch's `clip_grad_norm_(max_norm)` for each of K members alone: the
-/// 2-norm of the member's gradients (the norm of their norms), and every
-/// gradient scaled by `min(1, max_norm / (norm + 1e-6))`. With K > 1 each
-/// variable is `[K, ...]`, member first; with one member, any shape.
-pub fn clip_grad_norms(vars: &[Tensor], members: i64, max_norm: f64) {
+/// Each of K members' gradient's global 2-norm, `[K]`, as PyTorch's
+/// `clip_grad_norm_` takes it: the norm of each weight's gradient, then
+/// the norm of those. With K > 1 each variable is `[K, ...]`, member
+/// first; with one member, any shape. Zero where no gradient is defined.
+pub fn grad_norms(vars: &[Tensor], members: i64) -> Tensor {
     let grads: Vec<Tensor> = vars
         .iter()
         .map(Tensor::grad)
         .filter(Tensor::defined)
         .collect();
-    if grads.is_empty() {
-        return;
-    }
     tch::no_grad(|| {
-        let norms: Vec<Tensor> = if members == 1 {
-            grads.iter().map(Tensor::norm).collect()
-        } else {
-            grads
-                .iter()
-                .map(|g| {
-                    g.reshape([members, -1])
-                        .norm_scalaropt_dim(2, [1].as_slice(), false)
-                })
-                .collect()
-        };
-        let total = if members == 1 {
-            Tensor::stack(&norms, 0).norm()
-        } else {
-            Tensor::stack(&norms, 1).norm_scalaropt_dim(2, [1].as_slice(), false)
-        };
+        if grads.is_empty() {
+            let device = vars.first().map_or(tch::Device::Cpu, Tensor::device);
+            return Tensor::zeros([members], (Kind::Float, device));
+        }
+        if members == 1 {
+            let norms: Vec<Tensor> = grads.iter().map(Tensor::norm).collect();
+            return Tensor::stack(&norms, 0).norm().reshape([1]);
+        }
+        let norms: Vec<Tensor> = grads
+            .iter()
+            .map(|g| {
+                g.reshape([members, -1])
+                    .norm_scalaropt_dim(2, [1].as_slice(), false)
+            })
+            .collect();
+        Tensor::stack(&norms, 1).norm_scalaropt_dim(2, [1].as_slice(), false)
+    })
+}
+
+/// PyTorch's `clip_grad_norm_(max_norm)` for each of K members alone:
+/// every gradient scaled by `min(1, max_norm / (norm + 1e-6))`, `norms`
+/// the members' global norms ([`grad_norms`]).
+pub fn clip_grad_norms(vars: &[Tensor], members: i64, max_norm: f64, norms: &Tensor) {
+    let grads: Vec<Tensor> = vars
+        .iter()
+        .map(Tensor::grad)
+        .filter(Tensor::defined)
+        .collect();
+    tch::no_grad(|| {
         // As PyTorch's `max_norm / (total + 1e-6)` computes it: Python's
         // float / tensor is `reciprocal() * max_norm`.
-        let coef = ((total + 1e-6).reciprocal() * max_norm).clamp_max(1.0);
+        let coef = ((norms + 1e-6).reciprocal() * max_norm).clamp_max(1.0);
         for g in &grads {
             let scale = if members == 1 {
-                coef.shallow_clone()
+                coef.reshape([] as [i64; 0])
             } else {
                 let mut shape = vec![1i64; g.dim()];
                 shape[0] = members;
@@ -111,7 +121,10 @@ mod tests {
         let a = Tensor::zeros([2, 2], (Kind::Float, Device::Cpu)).set_requires_grad(true);
         let target = Tensor::from_slice(&[3.0f32, 4.0, 0.3, 0.4]).view([2, 2]);
         (&a * &target).sum(Kind::Float).backward();
-        clip_grad_norms(&[a.shallow_clone()], 2, 1.0);
+        let vars = [a.shallow_clone()];
+        let norms = grad_norms(&vars, 2);
+        assert_eq!(Vec::<f32>::try_from(&norms).unwrap(), [5.0, 0.5]);
+        clip_grad_norms(&vars, 2, 1.0, &norms);
         let g = Vec::<f32>::try_from(a.grad().flatten(0, -1)).unwrap();
         let want = [0.6, 0.8, 0.3, 0.4];
         for (g, w) in g.iter().zip(want) {

@@ -1,8 +1,11 @@
 //! The one training loop, for K >= 1 members at once (K = 1 is a lone run):
 //! per-epoch shuffled mini-batches, one forward, backward and Adam step for
 //! every member per batch, Keras's loss bookkeeping, the validation loss
-//! after each epoch, and a failure mask: a member whose loss is not finite
-//! (or whose history cannot be written) stops, the others go on.
+//! and the other metrics after each epoch, and a failure mask: a member
+//! whose loss is not finite (or whose history cannot be written) stops,
+//! the others go on. Where the loop stands between two batches is a
+//! [`TrainState`]: with the weights and Adam's state it is a checkpoint,
+//! and the loop goes on from one exactly as if never stopped.
 
 pub mod batch;
 pub mod eval;
@@ -12,18 +15,19 @@ pub mod orders;
 use std::time::Instant;
 
 use anyhow::{anyhow, Result};
+use serde::{Deserialize, Serialize};
 use tch::{Device, Kind, Tensor};
 
 use crate::config::{TaskShape, TrainConfig};
 use crate::nn::optim::Optimizer;
 use crate::nn::{Network, Read};
-use crate::store::EpochRecord;
+use crate::store::{EpochRecord, Metric};
 use batch::{PackData, Stacked};
-use eval::predict;
-use loss::{batch_losses, clip_grad_norms, member_losses};
+use eval::{baseline, predict};
+use loss::{batch_losses, clip_grad_norms, grad_norms, member_losses};
 
-/// What the loop reports while it trains: history files, the console and
-/// the progress bar are all fed from here.
+/// What the loop reports while it trains: history files, the console,
+/// the progress bar and checkpoints are all fed from here.
 pub trait Observer {
     fn batch_done(&mut self) {}
     /// Member `member` finished `record`'s epoch; an error ends that member
@@ -32,96 +36,223 @@ pub trait Observer {
     /// The epoch is done: each member's record (None for members that had
     /// already stopped), and how many members train on.
     fn epoch_done(&mut self, _records: &[Option<EpochRecord>], _training: usize) {}
+    /// Whether a checkpoint is due now, at an epoch's end.
+    fn checkpoint_due(&mut self) -> bool {
+        false
+    }
+    /// Whether the run was asked to stop (a signal): asked after every
+    /// batch; the loop then saves a checkpoint and returns.
+    fn stop_asked(&self) -> bool {
+        false
+    }
+    /// Saves a checkpoint of `net`, `opt` and `state` (a failure is the
+    /// observer's to report: training goes on from the last good one).
+    fn checkpoint(&mut self, _net: &dyn Network, _opt: &Optimizer, _state: &TrainState) {}
+}
+
+/// Where training stands between two batches, besides the weights and
+/// Adam's state: everything the loop needs to go on bit for bit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainState {
+    /// The epoch under way, from 0 (`epochs` once every epoch is done).
+    pub epoch: i64,
+    /// Batches of it done.
+    pub batch: i64,
+    /// This epoch's sums so far per member: batch loss x rows, gradient
+    /// norm, and the largest gradient norm (as the loop sums them, in
+    /// float64).
+    pub loss_sums: Vec<f64>,
+    pub norm_sums: Vec<f64>,
+    pub norm_maxes: Vec<f64>,
+    /// Training time of this epoch before it was cut.
+    pub train_seconds: f64,
+    /// Each member's finished epochs.
+    #[serde(skip)]
+    pub histories: Vec<Vec<EpochRecord>>,
+    /// Why a member stopped, for members that did.
+    pub stopped: Vec<Option<String>>,
+}
+
+impl TrainState {
+    /// Before the first batch of `members` members.
+    pub fn start(members: usize) -> TrainState {
+        TrainState {
+            epoch: 0,
+            batch: 0,
+            loss_sums: vec![0.0; members],
+            norm_sums: vec![0.0; members],
+            norm_maxes: vec![0.0; members],
+            train_seconds: 0.0,
+            histories: vec![Vec::new(); members],
+            stopped: vec![None; members],
+        }
+    }
+
+    fn new_epoch(&mut self) {
+        self.epoch += 1;
+        self.batch = 0;
+        self.train_seconds = 0.0;
+        for v in [&mut self.loss_sums, &mut self.norm_sums, &mut self.norm_maxes] {
+            v.iter_mut().for_each(|x| *x = 0.0);
+        }
+    }
+}
+
+/// How the loop ended.
+pub enum Fitted {
+    /// Every epoch ran (or every member stopped): each member's history,
+    /// or why it stopped.
+    Done(Vec<Result<Vec<EpochRecord>>>),
+    /// Asked to stop: a checkpoint was saved where it stood.
+    Stopped,
 }
 
 /// Trains the members of `net` on `data` for `config.epochs` epochs (the
-/// settings every member shares), epoch `e` of member `k` in the order
-/// `orders[k][e]`. Returns each member's history, or why it stopped.
+/// settings every member shares), from `state` on (`TrainState::start` for
+/// a new run), epoch `e` of member `k` in the order `orders[k][e]`.
 pub fn fit(
     net: &dyn Network,
     opt: &mut Optimizer,
     data: &PackData,
     orders: &[Vec<Tensor>],
     config: &TrainConfig,
+    mut state: TrainState,
     observer: &mut dyn Observer,
-) -> Result<Vec<Result<Vec<EpochRecord>>>> {
+) -> Result<Fitted> {
     let k = net.members() as usize;
     let task = config.task.shape();
-    let mut histories: Vec<Vec<EpochRecord>> = vec![Vec::new(); k];
-    let mut stopped: Vec<Option<anyhow::Error>> = (0..k).map(|_| None).collect();
-    for epoch in 0..config.epochs {
+    let val = &data.val;
+    let val_baselines: Vec<f64> = (0..k as i64)
+        .map(|m| baseline(&task, &data.member_train_y(m), &val.y.get(m)))
+        .collect();
+    let device = data.train_x.device();
+    let mut stopped: Vec<Option<anyhow::Error>> =
+        state.stopped.iter().map(|s| s.as_ref().map(|e| anyhow!("{e}"))).collect();
+    while state.epoch < config.epochs && stopped.iter().any(Option::is_none) {
         let start = Instant::now();
+        let epoch = state.epoch;
         let index = data.epoch_index(
             &orders
                 .iter()
                 .map(|o| &o[epoch as usize])
                 .collect::<Vec<_>>(),
         );
-        let losses = train_epoch(net, opt, data, &index, config, observer)?;
-        let train_seconds = start.elapsed().as_secs_f64();
-        let val = &data.val;
+        let mut sums = Sums::of(&state, device);
+        let (rows, batch) = (data.rows, config.batch_size);
+        let mut step = Stepper::new(net, config);
+        let batches = (rows + batch - 1) / batch;
+        for b in state.batch..batches {
+            let first = b * batch;
+            let len = batch.min(rows - first);
+            let (losses, norms) = step.step(opt, &data.batch(&index, first, len));
+            sums.add(&losses, &norms, len);
+            observer.batch_done();
+            if observer.stop_asked() && b + 1 < batches {
+                sums.into_state(&mut state, b + 1, start.elapsed().as_secs_f64());
+                state.stopped = messages(&stopped);
+                observer.checkpoint(net, opt, &state);
+                return Ok(Fitted::Stopped);
+            }
+        }
+        let (losses, norms, norm_maxes) = sums.epoch_means(rows, batches);
+        let train_seconds = state.train_seconds + start.elapsed().as_secs_f64();
         let val_losses = member_losses(task.loss, &predict(net, val, task.readout)?, &val.y);
-        let seconds = start.elapsed().as_secs_f64();
+        let seconds = state.train_seconds + start.elapsed().as_secs_f64();
         let mut records = vec![None; k];
         for m in 0..k {
             if stopped[m].is_some() {
                 continue;
             }
-            let record = EpochRecord {
-                epoch,
-                loss: losses[m],
-                val_loss: val_losses[m],
-                seconds,
-                train_seconds,
-            };
+            let record = EpochRecord::core(epoch, losses[m], val_losses[m], seconds, train_seconds)
+                .with(Metric::ValRelLoss, val_losses[m] / val_baselines[m])
+                .with(Metric::GradNorm, norms[m])
+                .with(Metric::GradNormMax, norm_maxes[m])
+                .with(Metric::Sequences, ((epoch + 1) * rows) as f64);
             if let Err(e) = observer.member_epoch(m, &record) {
                 stopped[m] = Some(e);
                 continue;
             }
-            if !record.loss.is_finite() || !record.val_loss.is_finite() {
+            if !record.loss().is_finite() || !record.val_loss().is_finite() {
                 stopped[m] = Some(diverged(&record, config.epochs));
             }
-            histories[m].push(record.clone());
+            state.histories[m].push(record.clone());
             records[m] = Some(record);
         }
         let training = stopped.iter().filter(|s| s.is_none()).count();
         observer.epoch_done(&records, training);
-        if training == 0 {
-            break;
+        state.new_epoch();
+        let more = state.epoch < config.epochs && training > 0;
+        if more && (observer.checkpoint_due() || observer.stop_asked()) {
+            state.stopped = messages(&stopped);
+            observer.checkpoint(net, opt, &state);
+            if observer.stop_asked() {
+                return Ok(Fitted::Stopped);
+            }
         }
     }
-    Ok(histories
-        .into_iter()
-        .zip(stopped)
-        .map(|(h, s)| match s {
-            Some(e) => Err(e),
-            None => Ok(h),
-        })
-        .collect())
+    Ok(Fitted::Done(
+        std::mem::take(&mut state.histories)
+            .into_iter()
+            .zip(stopped)
+            .map(|(h, s)| match s {
+                Some(e) => Err(e),
+                None => Ok(h),
+            })
+            .collect(),
+    ))
 }
 
-/// One pass over the training rows in `index`'s order: a forward,
-/// backward and (clipped) Adam step a batch. Returns each member's loss,
-/// the batches' weighted by their rows (Keras's bookkeeping).
-fn train_epoch(
-    net: &dyn Network,
-    opt: &mut Optimizer,
-    data: &PackData,
-    index: &Tensor,
-    config: &TrainConfig,
-    observer: &mut dyn Observer,
-) -> Result<Vec<f64>> {
-    let (rows, batch) = (data.rows, config.batch_size);
-    let mut step = Stepper::new(net, config);
-    // Summed on the device so a GPU is not synchronised every batch.
-    let mut total = Tensor::zeros([net.members()], (Kind::Double, data.train_x.device()));
-    for first in (0..rows).step_by(batch as usize) {
-        let len = batch.min(rows - first);
-        let losses = step.step(opt, &data.batch(index, first, len));
-        total += losses.to_kind(Kind::Double) * len as f64;
-        observer.batch_done();
+fn messages(stopped: &[Option<anyhow::Error>]) -> Vec<Option<String>> {
+    stopped.iter().map(|s| s.as_ref().map(|e| format!("{e:#}"))).collect()
+}
+
+/// An epoch's running sums per member, on the device (a GPU is not
+/// synchronised every batch), in float64.
+struct Sums {
+    loss: Tensor,
+    norm: Tensor,
+    norm_max: Tensor,
+}
+
+impl Sums {
+    fn of(state: &TrainState, device: Device) -> Sums {
+        let t = |v: &[f64]| Tensor::from_slice(v).to(device);
+        Sums {
+            loss: t(&state.loss_sums),
+            norm: t(&state.norm_sums),
+            norm_max: t(&state.norm_maxes),
+        }
     }
-    Ok(Vec::<f64>::try_from((total / rows as f64).to(Device::Cpu))?)
+
+    fn add(&mut self, losses: &Tensor, norms: &Tensor, rows: i64) {
+        self.loss += losses.to_kind(Kind::Double) * rows as f64;
+        let norms = norms.to_kind(Kind::Double);
+        self.norm += &norms;
+        self.norm_max = self.norm_max.maximum(&norms);
+    }
+
+    fn cpu(t: &Tensor) -> Vec<f64> {
+        Vec::<f64>::try_from(t.to(Device::Cpu)).expect("a float64 vector")
+    }
+
+    /// The sums kept in `state`, `batch` batches and `seconds` into the epoch.
+    fn into_state(self, state: &mut TrainState, batch: i64, seconds: f64) {
+        state.batch = batch;
+        state.loss_sums = Sums::cpu(&self.loss);
+        state.norm_sums = Sums::cpu(&self.norm);
+        state.norm_maxes = Sums::cpu(&self.norm_max);
+        state.train_seconds += seconds;
+    }
+
+    /// Each member's loss (the batches' weighted by their rows, Keras's
+    /// bookkeeping), mean and largest gradient norm over the epoch.
+    fn epoch_means(&self, rows: i64, batches: i64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+        (
+            Sums::cpu(&(&self.loss / rows as f64)),
+            Sums::cpu(&(&self.norm / batches as f64)),
+            Sums::cpu(&self.norm_max),
+        )
+    }
 }
 
 /// One training step of every member: what it needs, gathered once.
@@ -143,20 +274,25 @@ impl<'a> Stepper<'a> {
     }
 
     /// A forward, backward and (clipped) Adam step on the batch `b`; each
-    /// member's loss on it, `[K]`, detached.
-    pub fn step(&mut self, opt: &mut Optimizer, b: &Stacked) -> Tensor {
+    /// member's loss on it and its gradient's global norm before
+    /// clipping, `[K]` each, detached.
+    pub fn step(&mut self, opt: &mut Optimizer, b: &Stacked) -> (Tensor, Tensor) {
         let out = self
             .net
             .forward(&b.x, &Read::of(self.task.readout, &b.last_steps));
         let losses = batch_losses(self.task.loss, &out, &b.y);
+        let mut norms = None;
         opt.backward_step(|| {
             self.net.backward(&losses.sum(Kind::Float));
+            let members = self.net.members();
+            let total = grad_norms(&self.vars, members);
             if let Some(max_norm) = self.clip_norm {
-                clip_grad_norms(&self.vars, self.net.members(), max_norm);
+                clip_grad_norms(&self.vars, members, max_norm, &total);
             }
+            norms = Some(total);
         });
         self.net.constrain();
-        losses.detach()
+        (losses.detach(), norms.expect("a backward step"))
     }
 }
 
@@ -164,8 +300,8 @@ impl<'a> Stepper<'a> {
 fn diverged(record: &EpochRecord, epochs: i64) -> anyhow::Error {
     anyhow!(
         "training diverged: loss {} and val_loss {} in epoch {}/{}; history.csv keeps every epoch up to it. Try a smaller --lr",
-        record.loss,
-        record.val_loss,
+        record.loss(),
+        record.val_loss(),
         record.epoch + 1,
         epochs
     )
@@ -240,7 +376,12 @@ mod tests {
             .collect();
         let mut opt = Optimizer::new(net.var_store(), &configs[0], layout).unwrap();
         let mut seen = Collect::default();
-        let histories = fit(&*net, &mut opt, &data, &orders, &configs[0], &mut seen).unwrap();
+        let start = TrainState::start(configs.len());
+        let Fitted::Done(histories) =
+            fit(&*net, &mut opt, &data, &orders, &configs[0], start, &mut seen).unwrap()
+        else {
+            panic!("nothing asks to stop")
+        };
         let histories = histories.into_iter().map(Result::unwrap).collect();
         (histories, seen, net)
     }
@@ -254,11 +395,22 @@ mod tests {
         assert_eq!(epochs, [0, 1, 2]);
         let reported: Vec<EpochRecord> = seen.0.into_iter().map(|(_, r)| r).collect();
         assert_eq!(reported, histories[0]);
+        let each = |m: Metric| histories[0].iter().map(|r| r.value(m)).collect::<Vec<_>>();
+        assert_eq!(each(Metric::Sequences), [200.0, 400.0, 600.0]);
+        // One baseline (the constant answer's validation loss) divides every epoch's.
+        let baseline = histories[0][0].val_loss() / histories[0][0].value(Metric::ValRelLoss);
+        assert!(baseline > 0.0 && baseline.is_finite());
+        for r in &histories[0] {
+            let (mean, max) = (r.value(Metric::GradNorm), r.value(Metric::GradNormMax));
+            assert!(mean > 0.0 && max >= mean, "{mean} {max}");
+            let rel = r.value(Metric::ValRelLoss);
+            assert!((rel * baseline / r.val_loss() - 1.0).abs() < 1e-12, "{rel}");
+        }
     }
 
     #[test]
     fn same_seed_same_losses_other_seed_other_losses() {
-        let losses = |h: &[EpochRecord]| h.iter().map(|r| (r.loss, r.val_loss)).collect::<Vec<_>>();
+        let losses = |h: &[EpochRecord]| h.iter().map(|r| (r.loss(), r.val_loss())).collect::<Vec<_>>();
         let (a, _, _) = train(&[small(Cell::Rnn, 1)]);
         let (b, _, _) = train(&[small(Cell::Rnn, 1)]);
         let (c, _, _) = train(&[small(Cell::Rnn, 2)]);
@@ -275,12 +427,12 @@ mod tests {
             let (alone, _, _) = train(std::slice::from_ref(config));
             for (p, a) in member.iter().zip(&alone[0]) {
                 assert!(
-                    (p.loss / a.loss - 1.0).abs() < 1e-5,
+                    (p.loss() / a.loss() - 1.0).abs() < 1e-5,
                     "{} vs {}",
-                    p.loss,
-                    a.loss
+                    p.loss(),
+                    a.loss()
                 );
-                assert!((p.val_loss / a.val_loss - 1.0).abs() < 1e-5);
+                assert!((p.val_loss() / a.val_loss() - 1.0).abs() < 1e-5);
             }
         }
     }
@@ -306,7 +458,7 @@ mod tests {
                     let (a, _, net_a) = train_with(&configs, kernel, AdamLayout::Flat);
                     let (b, _, net_b) = train_with(&configs, kernel, AdamLayout::PerTensor);
                     let numbers = |h: &[Vec<EpochRecord>]| -> Vec<(f64, f64)> {
-                        h.iter().flatten().map(|r| (r.loss, r.val_loss)).collect()
+                        h.iter().flatten().map(|r| (r.loss(), r.val_loss())).collect()
                     };
                     assert_eq!(numbers(&a), numbers(&b), "{adam:?} {kernel:?} {cell}");
                     for (name, t) in net_a.var_store().variables() {

@@ -7,11 +7,11 @@ use super::{BETA1, BETA2};
 /// Keras 3's Adam (`keras/src/optimizers/adam.py`, `update_step`).
 pub struct KerasAdam {
     vars: Vec<Tensor>,
-    m: Vec<Tensor>,
-    v: Vec<Tensor>,
+    pub(super) m: Vec<Tensor>,
+    pub(super) v: Vec<Tensor>,
     lr: f32,
     eps: f32,
-    step: i32,
+    pub(super) step: i64,
 }
 
 impl KerasAdam {
@@ -40,7 +40,7 @@ impl KerasAdam {
         self.step += 1;
         // As Keras computes it, in the variables' dtype (float32).
         let (b1, b2) = (BETA1 as f32, BETA2 as f32);
-        let alpha = self.lr * (1.0 - b2.powi(self.step)).sqrt() / (1.0 - b1.powi(self.step));
+        let alpha = self.lr * (1.0 - b2.powi(self.step as i32)).sqrt() / (1.0 - b1.powi(self.step as i32));
         tch::no_grad(|| {
             for ((var, m), v) in self.vars.iter_mut().zip(&mut self.m).zip(&mut self.v) {
                 let g = var.grad();

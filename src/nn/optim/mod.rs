@@ -9,21 +9,23 @@
 
 mod flat;
 mod keras;
+mod torch_adam;
 
-use anyhow::{Context, Result};
-use tch::{nn, COptimizer, Device, Tensor};
+use anyhow::{ensure, Context, Result};
+use tch::{nn, Device, Tensor};
 
 use crate::config::{AdamKind, AdamLayout, Kernel, TrainConfig};
 use crate::nn::Network;
 use flat::Flat;
 pub use keras::KerasAdam;
+use torch_adam::TorchAdam;
 
 /// Adam's betas, Keras's and PyTorch's defaults alike.
 const BETA1: f64 = 0.9;
 const BETA2: f64 = 0.999;
 
 enum Adam {
-    Torch(COptimizer),
+    Torch(TorchAdam),
     Keras(KerasAdam),
 }
 
@@ -31,6 +33,8 @@ pub struct Optimizer {
     adam: Adam,
     /// The one buffer of weights and gradients, when the layout is flat.
     flat: Option<Flat>,
+    /// The trainable variables' shapes, in the order Adam holds them.
+    shapes: Vec<Vec<i64>>,
 }
 
 impl Optimizer {
@@ -49,6 +53,7 @@ impl Optimizer {
 
     pub fn new(vs: &nn::VarStore, config: &TrainConfig, layout: AdamLayout) -> Result<Optimizer> {
         let vars = vs.trainable_variables();
+        let shapes = vars.iter().map(Tensor::size).collect();
         let flat = match layout {
             AdamLayout::Flat => {
                 Some(Flat::gather(&vars).context("gathering the weights into one buffer")?)
@@ -60,17 +65,53 @@ impl Optimizer {
             None => vars,
         };
         let adam = match config.adam {
-            AdamKind::Torch => {
-                let mut o = COptimizer::adam(config.lr, BETA1, BETA2, 0.0, config.adam_eps, false)
-                    .context("creating the Adam optimizer")?;
-                for t in &stepped {
-                    o.add_parameters(t, 0)?;
-                }
-                Adam::Torch(o)
-            }
+            AdamKind::Torch => Adam::Torch(TorchAdam::new(stepped, config.lr, config.adam_eps)),
             AdamKind::Keras => Adam::Keras(KerasAdam::new(stepped, config.lr, config.adam_eps)),
         };
-        Ok(Optimizer { adam, flat })
+        Ok(Optimizer { adam, flat, shapes })
+    }
+
+    /// Steps taken so far.
+    pub fn steps(&self) -> i64 {
+        match &self.adam {
+            Adam::Torch(o) => o.step,
+            Adam::Keras(o) => o.step,
+        }
+    }
+
+    /// Each trainable variable's two moments (mean, squared mean), shaped
+    /// as the variable, in `trainable_variables()` order: views of the
+    /// optimizer's own state, so copying into them restores it.
+    pub fn moments(&self) -> Vec<(Tensor, Tensor)> {
+        let (m, v) = match &self.adam {
+            Adam::Torch(o) => (&o.m, &o.v),
+            Adam::Keras(o) => (&o.m, &o.v),
+        };
+        if self.flat.is_none() {
+            return m.iter().zip(v).map(|(m, v)| (m.shallow_clone(), v.shallow_clone())).collect();
+        }
+        let mut offset = 0;
+        self.shapes
+            .iter()
+            .map(|shape| {
+                let n: i64 = shape.iter().product();
+                let part = |t: &Tensor| t.narrow(0, offset, n).view(shape.as_slice());
+                let pair = (part(&m[0]), part(&v[0]));
+                offset += n;
+                pair
+            })
+            .collect()
+    }
+
+    /// Restores the step count (the moments are restored through
+    /// [`Optimizer::moments`]).
+    pub fn set_steps(&mut self, steps: i64) -> Result<()> {
+        ensure!(steps >= 0, "a negative Adam step count");
+        match &mut self.adam {
+            Adam::Torch(o) => o.step = steps,
+            Adam::Keras(o) => o.step = steps,
+        }
+        Ok(())
     }
 
     /// Zeroes the gradients, runs `backward` (which fills them) and takes
@@ -79,14 +120,14 @@ impl Optimizer {
         match (&mut self.flat, &mut self.adam) {
             // Never libtorch's zero_grad here: it would drop the buffer's views.
             (Some(f), _) => f.zero_grad(),
-            (None, Adam::Torch(o)) => o.zero_grad().expect("zeroing the gradients"),
+            (None, Adam::Torch(o)) => o.zero_grad(),
             (None, Adam::Keras(o)) => o.zero_grad(),
         }
         backward();
-        match &mut self.adam {
-            Adam::Torch(o) => o.step().expect("an Adam step"),
+        tch::no_grad(|| match &mut self.adam {
+            Adam::Torch(o) => o.step(),
             Adam::Keras(o) => o.step(),
-        }
+        });
     }
 }
 

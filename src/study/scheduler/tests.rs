@@ -24,13 +24,7 @@ struct MockChild {
 
 fn finish(job: &Job) {
     fs::create_dir_all(&job.out).unwrap();
-    let r = EpochRecord {
-        epoch: 0,
-        loss: 0.1,
-        val_loss: 0.1,
-        seconds: 1.0,
-        train_seconds: 1.0,
-    };
+    let r = EpochRecord::core(0, 0.1, 0.1, 1.0, 1.0);
     HistoryFile::create(&job.out.join(HISTORY))
         .unwrap()
         .append(&r)

@@ -1,6 +1,7 @@
-//! The study's stop signals: SIGINT and SIGTERM are counted, never acted
-//! on in the handler, so the scheduler and the calibration can stop at a
-//! safe point (the first signal) or end the children (the second).
+//! Stop signals: SIGINT and SIGTERM are counted, never acted on in the
+//! handler, so a training run saves a checkpoint and stops between two
+//! batches, and a study's scheduler and calibration stop at a safe point
+//! (the first signal) or end the children (the second).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
