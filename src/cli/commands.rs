@@ -67,6 +67,7 @@ pub fn train(a: TrainArgs, console: &mut dyn Write) -> Result<()> {
     let plan = Plan {
         execution: a.exec.apply(Execution::default()),
         force: a.output.force,
+        resume: false,
         quiet: a.output.quiet,
         jobs: vec![Job {
             config,

@@ -61,9 +61,10 @@ impl Plan {
         for job in self.jobs.iter() {
             // A lone run's messages already name what is wrong.
             let checked = if many {
-                check_job(job, self.force).with_context(|| format!("run {}", job.out.display()))?
+                check_job(job, self.force, self.resume)
+                    .with_context(|| format!("run {}", job.out.display()))?
             } else {
-                check_job(job, self.force)?
+                check_job(job, self.force, self.resume)?
             };
             if !first.config.packs_with(&job.config) {
                 bail!(
@@ -117,7 +118,7 @@ fn check_resume(jobs: &[CheckedJob]) -> Result<Option<TrainState>> {
 /// What marks a study's folder (its manifest, or a sweep's from before).
 const STUDY_FILES: [&str; 2] = ["study.json", "sweep.json"];
 
-fn check_job(job: &Job, force: bool) -> Result<CheckedJob> {
+fn check_job(job: &Job, force: bool, resume_forced: bool) -> Result<CheckedJob> {
     job.config.validate()?;
     ModelSpec::for_config(&job.config).check_size()?;
     if let Some(file) = STUDY_FILES.iter().find(|f| job.out.join(f).is_file()) {
@@ -128,10 +129,15 @@ fn check_job(job: &Job, force: bool) -> Result<CheckedJob> {
         );
     }
     // A cut-off run's folder (a checkpoint, no summary) is resumed, not
-    // refused; `--force` starts it over.
-    let resume = match force || job.out.join(SUMMARY).exists() {
-        true => None,
-        false => Checkpoint::find(&job.out)?,
+    // refused; `--force` starts it over, unless the plan resumes what it
+    // can (a study's), where a checkpoint that cannot be resumed is
+    // started over.
+    let resume = if job.out.join(SUMMARY).exists() || (force && !resume_forced) {
+        None
+    } else if force {
+        Checkpoint::find(&job.out).ok().flatten()
+    } else {
+        Checkpoint::find(&job.out)?
     };
     check_run_dir(&job.out, force || resume.is_some())?;
     let spec = ModelSpec::for_config(&job.config);
@@ -160,9 +166,14 @@ fn check_job(job: &Job, force: bool) -> Result<CheckedJob> {
             check_new_file(flag, path, &job.out, force)?;
         }
     }
-    if let Some(checkpoint) = &resume {
-        checkpoint.check_belongs(&job.config, init_from.as_ref().map(|(s, _)| s))?;
-    }
+    let resume = match resume {
+        Some(c) => match c.check_belongs(&job.config, init_from.as_ref().map(|(s, _)| s)) {
+            Ok(()) => Some(c),
+            Err(_) if force => None,
+            Err(e) => return Err(e),
+        },
+        None => None,
+    };
     Ok(CheckedJob {
         job: job.clone(),
         spec,

@@ -57,6 +57,10 @@ pub struct Plan {
     /// Replace the run files of non-empty folders (a cut-off run restarts).
     #[serde(default)]
     pub force: bool,
+    /// With `force`: still resume a cut-off run from its checkpoint where
+    /// it has a good one of its settings (what a study's children do).
+    #[serde(default)]
+    pub resume: bool,
     /// Print nothing; the files are still written.
     #[serde(default)]
     pub quiet: bool,
@@ -82,6 +86,7 @@ impl Plan {
             return Ok(Plan {
                 execution: Execution::default(),
                 force: false,
+                resume: false,
                 quiet: false,
                 jobs,
             });
@@ -109,6 +114,7 @@ mod tests {
         let plan = Plan {
             execution: Execution::default(),
             force: true,
+            resume: false,
             quiet: true,
             jobs: vec![Job::new(TrainConfig::default(), "a".into())],
         };

@@ -32,22 +32,24 @@ use crate::train::eval::{baseline, evaluate, predict};
 use crate::train::orders::batch_orders;
 use crate::train::{fit, Fitted, TrainState};
 
-/// A plan stopped by a signal after saving every member's checkpoint:
-/// the same command resumes it.
+/// A run, pack or study stopped by a signal after saving its
+/// checkpoints: the same command resumes it (exit code 75, EX_TEMPFAIL).
 #[derive(Debug)]
-pub struct Stopped {
-    pub epoch: i64,
-    pub batch: i64,
+pub struct Stopped(pub String);
+
+impl Stopped {
+    /// A plan stopped in `epoch` (from 0) after `batch` batches of it.
+    pub fn at(epoch: i64, batch: i64) -> Stopped {
+        Stopped(format!(
+            "stopped by a signal in epoch {}, after batch {batch}: checkpoint saved; run the same command again to resume",
+            epoch + 1
+        ))
+    }
 }
 
 impl std::fmt::Display for Stopped {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "stopped by a signal in epoch {}, after batch {}: checkpoint saved; run the same command again to resume",
-            self.epoch + 1,
-            self.batch
-        )
+        f.write_str(&self.0)
     }
 }
 
@@ -256,7 +258,7 @@ pub fn execute(plan: &CheckedPlan, console: &mut dyn Write) -> Result<Vec<Result
                 Fitted::Done(ends) => ends,
                 Fitted::Stopped => {
                     let (epoch, batch) = observer.checkpoints.saved.unwrap_or((0, 0));
-                    return Err(Stopped { epoch, batch }.into());
+                    return Err(Stopped::at(epoch, batch).into());
                 }
             };
             let readout = config.task.shape().readout;

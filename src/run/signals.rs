@@ -5,16 +5,21 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-/// SIGINT and SIGTERM received since the process started.
+/// Stop signals received since the process started, a SIGINT counted
+/// once and a SIGTERM twice: a terminal's Ctrl-C lets a study's running
+/// packs finish (a second one stops them), while SIGTERM (Slurm's
+/// preemption and time limit, `kill`) stops them at once, each saving
+/// its checkpoint.
 static SIGNALS: AtomicUsize = AtomicUsize::new(0);
 
 pub fn signals() -> usize {
     SIGNALS.load(Ordering::SeqCst)
 }
 
-extern "C" fn count_signal(_: libc::c_int) {
+extern "C" fn count_signal(signal: libc::c_int) {
     // An atomic add is async-signal-safe; nothing else happens here.
-    SIGNALS.fetch_add(1, Ordering::SeqCst);
+    let weight = if signal == libc::SIGTERM { 2 } else { 1 };
+    SIGNALS.fetch_add(weight, Ordering::SeqCst);
 }
 
 /// Counts SIGINT and SIGTERM from now on (before anything of a study is

@@ -30,6 +30,7 @@ use anyhow::{bail, Result};
 use crate::config::{Execution, TrainConfig};
 use crate::nn::device;
 use crate::run::calibrate;
+use crate::run::life::Stopped;
 use crate::store::console::Console;
 use grid::Grid;
 use packing::PackSize;
@@ -78,7 +79,14 @@ pub fn run_study(
     let dev = device::resolve(execution.device)?;
     let study = prepare(grid, dir, opts.dry_run)?;
     let queue = queue(&study, opts.shard, opts.force)?;
-    let (packs, choices) = packs(&queue.todo, opts.pack, &execution, dev, !opts.dry_run)?;
+    let (packs, choices) = packs(
+        &study.dir,
+        &queue.todo,
+        opts.pack,
+        &execution,
+        dev,
+        !opts.dry_run,
+    )?;
     let mut console = Console::new(console);
     if !opts.quiet {
         console.print(&header(
@@ -244,10 +252,11 @@ impl Outcome {
             );
         }
         if self.interrupted {
-            bail!(
-                "interrupted: {} run(s) of this shard not finished; rerun the same command to resume",
+            return Err(Stopped(format!(
+                "interrupted: {} run(s) of this shard not finished, their checkpoints saved; rerun the same command to resume",
                 self.left()
-            );
+            ))
+            .into());
         }
         if !self.failed.is_empty() {
             bail!(

@@ -15,6 +15,7 @@ use super::packing::{even_chunks, group, PackSize};
 use super::prepare::Study;
 use super::shard::Shard;
 use crate::config::{value_text, Execution, TrainConfig};
+use crate::run::checkpoint::Checkpoint;
 use crate::run::MAX_PACK;
 use crate::store::FinishedRun;
 
@@ -125,10 +126,21 @@ pub fn estimate(
     Ok(free_at.into_iter().fold(0.0, f64::max))
 }
 
-/// The runs to do in packs: runs that can share a step, in the study's
-/// order, at most `pack` a pack, or for `auto` the size measured cheapest
-/// per run for their shape (each choice returned, for the header).
+/// Where the cut-off run `run` of the study in `dir` resumes from (epoch,
+/// batch), when it has a checkpoint of its settings; None for a run that
+/// starts afresh (a bad checkpoint included: the child starts it over).
+pub fn resumes_at(dir: &Path, run: &RunSpec) -> Option<(i64, i64)> {
+    let checkpoint = Checkpoint::find(&dir.join(&run.name)).ok().flatten()?;
+    checkpoint.check_belongs(&run.config, None).ok()?;
+    Some((checkpoint.meta.epoch, checkpoint.meta.batch))
+}
+
+/// The runs to do in packs: runs that can share a step and resume from
+/// one point (or start afresh), in the study's order, at most `pack` a
+/// pack, or for `auto` the size measured cheapest per run for their shape
+/// (each choice returned, for the header).
 pub fn packs(
+    dir: &Path,
     todo: &[RunSpec],
     pack: PackSize,
     execution: &Execution,
@@ -137,7 +149,21 @@ pub fn packs(
 ) -> Result<Packing> {
     let mut packs = Vec::new();
     let mut choices = Vec::new();
-    for group in group(todo.to_vec(), MAX_PACK, |r| &r.config) {
+    let mut by_point: Vec<(Option<(i64, i64)>, RunSpec)> = todo
+        .iter()
+        .map(|r| (resumes_at(dir, r), r.clone()))
+        .collect();
+    // Stable: the study's order within each point, fresh runs first.
+    by_point.sort_by_key(|(point, _)| *point);
+    let mut groups = Vec::new();
+    let mut rest = by_point.as_slice();
+    while let Some((point, _)) = rest.first() {
+        let n = rest.iter().take_while(|(p, _)| p == point).count();
+        let runs: Vec<RunSpec> = rest[..n].iter().map(|(_, r)| r.clone()).collect();
+        groups.extend(group(runs, MAX_PACK, |r| &r.config));
+        rest = &rest[n..];
+    }
+    for group in groups {
         let size = match pack {
             PackSize::Fixed(n) => n,
             PackSize::Auto => {

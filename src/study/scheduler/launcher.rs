@@ -31,6 +31,9 @@ pub struct Ended {
     pub status: String,
     /// Killed by a signal rather than exiting.
     pub by_signal: bool,
+    /// Stopped by a signal after saving its checkpoints (exit code 75):
+    /// it resumes when the study runs again.
+    pub stopped: bool,
 }
 
 /// `rnn-lab train-pack --plan P`, in its own process group (a terminal's
@@ -81,6 +84,7 @@ impl Launcher for Processes {
         Ok(child.try_wait()?.map(|status| Ended {
             status: status.to_string(),
             by_signal: status.code().is_none(),
+            stopped: status.code() == Some(75),
         }))
     }
 

@@ -2,11 +2,14 @@
 //! gets one plan file (its runs and their execution) and writes its epoch
 //! lines to its log; the supervisor holds each run's lock, reports every
 //! run that ends with the time left, and a status line while they train.
-//! A first SIGINT or SIGTERM stops launching and lets the running runs
-//! finish; a second stops them (SIGTERM and SIGCONT, SIGKILL after five
-//! seconds: a stopped child cannot hold the study), and they restart on
-//! resume. The processes
-//! are behind `Launcher`, so the scheduling is tested without them.
+//! A first SIGINT stops launching and lets the running runs finish; a
+//! second, or a first SIGTERM (Slurm's preemption and time limit), stops
+//! them now: SIGTERM and SIGCONT to each child, which saves its
+//! checkpoints and exits 75, and they resume when the study runs again.
+//! A further signal, or 30 seconds, and they are killed (a stopped or
+//! hung child cannot hold the study; its last checkpoint stays). The
+//! processes are behind `Launcher`, so the scheduling is tested without
+//! them.
 
 mod launcher;
 #[cfg(test)]
@@ -66,10 +69,11 @@ pub struct Schedule<'a> {
     pub force: bool,
 }
 
-/// After a second signal, how long a child has to end on SIGTERM before
-/// it is killed: a child that cannot act on it (stopped, hung) never keeps
-/// the study from ending.
-const KILL_AFTER: Duration = Duration::from_secs(5);
+/// After the children are told to stop, how long they have to save their
+/// checkpoints and end before they are killed: a child that cannot act on
+/// it (stopped, hung) never keeps the study from ending. Slurm's grace
+/// before a preempted job's SIGKILL is KillWait (30 s by default).
+const KILL_AFTER: Duration = Duration::from_secs(30);
 
 /// A pack being trained by a child.
 struct Running<C> {
@@ -115,10 +119,16 @@ pub fn schedule<L: Launcher>(
         } else {
             outcome.interrupted = true;
             if !stopping_said && !running.is_empty() && !s.quiet {
-                console.print(&format!(
-                    "stopping: waiting for {} running pack(s) to finish (signal again to stop them now)\n",
-                    running.len()
-                ));
+                console.print(&match interrupts {
+                    1 => format!(
+                        "stopping: waiting for {} running pack(s) to finish (signal again to stop them now, each saving its checkpoint)\n",
+                        running.len()
+                    ),
+                    _ => format!(
+                        "stopping: {} running pack(s) save their checkpoints and stop; rerun the same command to resume\n",
+                        running.len()
+                    ),
+                });
             }
             stopping_said = true;
             if interrupts >= 2 {
@@ -126,7 +136,7 @@ pub fn schedule<L: Launcher>(
                     running.iter().for_each(|r| launcher.stop(&r.child));
                     Instant::now()
                 });
-                if !killed && first.elapsed() >= KILL_AFTER {
+                if !killed && (first.elapsed() >= KILL_AFTER || interrupts >= 4) {
                     running.iter().for_each(|r| launcher.kill(&r.child));
                     killed = true;
                 }
@@ -206,8 +216,10 @@ fn launch<L: Launcher>(
     let plan = logs.join(format!("{}.plan.json", first.name));
     Plan {
         execution: s.execution,
-        // A run cut off earlier left files but no summary: start it afresh.
+        // A run cut off earlier resumes from its checkpoint; without one
+        // (or with --force) it starts afresh.
         force: true,
+        resume: !s.force,
         quiet: false,
         jobs: runs
             .iter()
@@ -261,8 +273,12 @@ fn report_end(
                 progress.times(0)
             ));
         }
+    } else if end.stopped {
+        // Saved its checkpoint and stopped (our signal, or Slurm's): not
+        // a failure, it resumes.
+        outcome.interrupted = true;
     } else if !(interrupted && end.by_signal) {
-        // A run stopped by our own signal is not a failure: it resumes.
+        // A run killed by our own signal is not a failure: it resumes.
         outcome.failed.push(run.name.clone());
         if !s.quiet {
             let log = s.dir.join("logs").join(format!("{}.log", run.name));

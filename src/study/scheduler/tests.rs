@@ -69,6 +69,7 @@ impl Launcher for Mock {
             }
             .into(),
             by_signal: false,
+            stopped: false,
         }))
     }
     fn stop(&mut self, _child: &MockChild) {}
