@@ -36,6 +36,12 @@ or chance's cross-entropy) on the curves; chance (from `rnn-lab info
 --strips-only skips the curves; --models rnn,lstm limits every figure to
 those models; --describe also writes <figure>.json beside each PNG (what
 it draws, for tests).
+
+    scripts/plot.py --inspect runs/lstm/inspect.csv runs/rnn/inspect.csv --out inside.png
+
+draws instead what `rnn-lab inspect` wrote: for test row --row (0), a
+column per CSV, a heatmap per layer of its state h (and the LSTM's cell
+state c), units against steps, with the marked steps dashed.
 """
 import argparse
 import json
@@ -405,6 +411,73 @@ def plot_strips(by_set, axes, out_dir, threshold):
               ylim=(0, last * 1.08 + 2), published=False, never=last + 1)
 
 
+def plot_inspect(paths, out, row):
+    """--inspect: each CSV of `rnn-lab inspect` (one per run) as a column of
+    heatmaps, one per layer and quantity drawn (the layer's state h, and
+    the LSTM's cell state c), units against steps for test row `row`, the
+    marked steps as dashed lines, the target and the model's answer in the
+    title."""
+    pd = need("pandas")
+    columns = []
+    for path in paths:
+        try:
+            frame = pd.read_csv(path)
+        except (OSError, ValueError) as e:
+            fail(f"cannot read --inspect {path}: {e}")
+        missing = {"row", "step", "layer", "quantity", "unit", "value", "marker"} - set(frame.columns)
+        if missing:
+            fail(f"{path} is not an `rnn-lab inspect` CSV: no {', '.join(sorted(missing))} column")
+        frame = frame[frame["row"] == row]
+        if frame.empty:
+            fail(f"{path} has no test row {row}; inspect more rows (rnn-lab inspect --rows)")
+        summary = os.path.join(os.path.dirname(os.path.abspath(path)), "summary.json")
+        name = os.path.splitext(os.path.basename(path))[0]
+        if os.path.exists(summary):
+            with open(summary) as f:
+                config = json.load(f)["config"]
+            name = f"{MODEL_TITLE.get(config['model'], config['model'])}, {config['task']} at {config['seq_len']}"
+        columns.append((name, frame))
+    panels = []
+    for name, frame in columns:
+        kinds = [(layer, q) for layer in sorted(frame["layer"].unique())
+                 for q in ("h", "c") if ((frame["layer"] == layer) & (frame["quantity"] == q)).any()]
+        panels.append(kinds)
+    height = max(len(k) for k in panels)
+    fig, axs = plt.subplots(height, len(columns), figsize=(5.5 * len(columns), 2.6 * height + 0.8),
+                            squeeze=False)
+    for c, ((name, frame), kinds) in enumerate(zip(columns, panels)):
+        marked = sorted(frame.loc[frame["marker"].fillna(0) == 1, "step"].unique())
+        target = frame["target"].iloc[0] if "target" in frame else ""
+        answer = frame["prediction"].iloc[0] if "prediction" in frame else ""
+        for r in range(height):
+            ax = axs[r][c]
+            if r >= len(kinds):
+                ax.set_visible(False)
+                continue
+            layer, q = kinds[r]
+            part = frame[(frame["layer"] == layer) & (frame["quantity"] == q)]
+            grid = part.pivot(index="unit", columns="step", values="value")
+            bound = float(np.nanmax(np.abs(grid.values))) or 1.0
+            image = ax.imshow(grid.values, aspect="auto", cmap="RdBu_r", vmin=-bound, vmax=bound,
+                              interpolation="nearest")
+            for s in marked:
+                line = ax.axvline(s, color="black", ls="--", lw=0.8)
+                line.set_gid(REFERENCE)
+                line.set_label(f"marked step {s}")
+            fig.colorbar(image, ax=ax, fraction=0.04, pad=0.02)
+            what = "cell state c" if q == "c" else "state h"
+            ax.set_title(f"{name}: layer {layer + 1}, {what}" if r == 0 else f"layer {layer + 1}, {what}",
+                         fontsize=9)
+            ax.set_ylabel("unit")
+            if r == len(kinds) - 1:
+                ax.set_xlabel("step")
+        axs[0][c].text(0.0, 1.18, f"target {target}, answer {answer}", transform=axs[0][c].transAxes,
+                       fontsize=8, va="bottom")
+    fig.suptitle(f"Inside the trained cells: test row {row}, the marked steps dashed", fontsize=11)
+    fig.tight_layout()
+    save(fig, out)
+
+
 def main():
     global np, plt, matplotlib, DESCRIBE
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -416,8 +489,21 @@ def main():
     p.add_argument("--models", help="these models only, e.g. rnn,lstm")
     p.add_argument("--describe", action="store_true",
                    help="also write <figure>.json beside each PNG: its title, panels, legends, reference lines")
+    p.add_argument("--inspect", nargs="+", metavar="CSV",
+                   help="instead: heatmaps of `rnn-lab inspect` CSVs (one column each) into --out PNG")
+    p.add_argument("--row", type=int, default=0, help="with --inspect: the test row drawn [default: 0]")
     args = p.parse_args()
     DESCRIBE = args.describe
+    if args.inspect:
+        if not args.out or not args.out.endswith(".png"):
+            p.error("--inspect needs --out FILE.png")
+        np = need("numpy")
+        matplotlib = need("matplotlib")
+        matplotlib.use("Agg")
+        plt = need("matplotlib.pyplot")
+        writable_folder(os.path.dirname(os.path.abspath(args.out)))
+        plot_inspect(args.inspect, args.out, args.row)
+        return
     roots = args.roots + args.sweep
     if not roots:
         p.error("give a study or a folder of runs")

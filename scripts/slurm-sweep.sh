@@ -10,7 +10,12 @@
 # flag you pass wins (grid, --epochs, --device, --jobs, --out, --shard ...).
 # Resources are sbatch's: pass --gres, --mem, -c, --time, --array on the
 # sbatch command line (they override the #SBATCH lines). Resubmitting the
-# same command resumes: finished runs are skipped, cut-off runs restart.
+# same command resumes: finished runs are skipped, cut-off runs go on from
+# their checkpoints. Preemption and time limits: the job may be requeued
+# (--requeue); 120 s before its time limit Slurm warns this script (USR1),
+# the running runs save their checkpoints, and the task requeues itself
+# when runs are left; a preempted or requeued task's runs save theirs on
+# Slurm's SIGTERM. The requeued task resumes them; its output is appended.
 # To retry one shard K of an N-task array (counted from 1), submit one task
 # that names it: sbatch --array=0 scripts/slurm-sweep.sh ... --shard K/N
 # (a one-task array alone would sweep the whole grid as shard 1/1, which
@@ -29,6 +34,9 @@
 #SBATCH --cpus-per-task=8
 #SBATCH --time=02:00:00
 #SBATCH --output=slurm-%A_%a.out
+#SBATCH --open-mode=append
+#SBATCH --requeue
+#SBATCH --signal=B:USR1@120
 set -euo pipefail
 # Slurm runs a copy of this script from its spool folder: nothing beside
 # it can be sourced, so --help is spelled out here.
@@ -50,6 +58,27 @@ if [ -z "$bin" ]; then
 fi
 
 echo "slurm-sweep: task ${SLURM_ARRAY_TASK_ID:-?} of ${SLURM_ARRAY_TASK_COUNT:-?} on $(hostname), $bin"
-exec "$bin" sweep \
+# The sweep runs as a child so this shell can act on signals. Slurm's
+# warning before the time limit (USR1, --signal above) has the running runs
+# save their checkpoints, and the task requeues itself. On scancel,
+# preemption or scontrol requeue Slurm sends SIGTERM to the sweep and its
+# runs itself (then requeues or ends the task): this shell waits while
+# they save their checkpoints.
+requeue=
+"$bin" sweep \
   --tasks multiply,blog-add --models rnn,lstm,gru --seq-lens 10,25,50,100,200 --seeds 1..3 --inits keras \
-  --epochs 100 --jobs 4 --out "$submit/runs/study" "$@"
+  --epochs 100 --jobs 4 --out "$submit/runs/study" "$@" &
+sweep=$!
+trap 'requeue=1; kill -TERM "$sweep" 2>/dev/null' USR1
+trap ':' TERM INT
+status=0
+# `wait` returns early when a trapped signal arrives: wait until the sweep ends.
+while :; do
+  wait "$sweep" && status=0 || status=$?
+  kill -0 "$sweep" 2>/dev/null || break
+done
+if [ -n "$requeue" ] && [ "$status" -eq 75 ] && [ -n "${SLURM_JOB_ID:-}" ]; then
+  echo "slurm-sweep: time limit near: runs saved their checkpoints; requeueing"
+  scontrol requeue "$SLURM_JOB_ID"
+fi
+exit "$status"

@@ -8,7 +8,9 @@ use std::{io, process::ExitCode};
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
-use cli::commands::{self, AggregateArgs, ReproduceArgs, SweepArgs, TrainArgs, TrainPackArgs};
+use cli::commands::{
+    self, AggregateArgs, InspectArgs, ReproduceArgs, SweepArgs, TrainArgs, TrainPackArgs,
+};
 use rnn_lab::config::value_text;
 use rnn_lab::nn::native::keep_freed_memory;
 use rnn_lab::store::console::keep_training_on_hangup;
@@ -53,6 +55,13 @@ enum Command {
         rnn-lab aggregate runs/halves\n  \
         rnn-lab aggregate shard-a shard-b --out runs/tables --complete")]
     Aggregate(AggregateArgs),
+    /// Run a trained model on a few test rows and write each step's state
+    /// per layer (and the gates and cell state of gated cells) as a
+    /// long-format CSV, the inputs, markers and targets alongside.
+    #[command(after_help = "Examples:\n  \
+        rnn-lab inspect runs/lstm-3                 # writes runs/lstm-3/inspect.csv\n  \
+        scripts/plot.py --inspect runs/lstm-3/inspect.csv runs/rnn-3/inspect.csv --out inside.png")]
+    Inspect(InspectArgs),
     /// Print versions, defaults and what libtorch sees (CUDA, cuDNN, devices).
     Info {
         /// As JSON (versions, devices, and every default setting).
@@ -107,6 +116,7 @@ fn main() -> ExitCode {
         Command::Reproduce(a) => commands::reproduce(a, console),
         Command::Sweep(a) => commands::sweep(a, console),
         Command::Aggregate(a) => commands::aggregate(a, console),
+        Command::Inspect(a) => commands::inspect(a, console),
         Command::Info { json } => commands::info(json, console),
     })
 }

@@ -31,7 +31,22 @@ fn train_writes_every_file_with_keras_columns() {
     let history = csv_rows(&out.join("history.csv"));
     assert_eq!(
         history[0],
-        ["epoch", "loss", "val_loss", "seconds", "train_seconds"]
+        [
+            "epoch",
+            "loss",
+            "val_loss",
+            "seconds",
+            "train_seconds",
+            "val_rel_loss",
+            "grad_norm",
+            "grad_norm_max",
+            "sequences"
+        ]
+    );
+    // 160 training rows an epoch.
+    assert_eq!(
+        (history[1][8].as_str(), history[2][8].as_str()),
+        ("160", "320")
     );
     assert_eq!(history.len(), 3);
     assert_eq!(history[1][0], "0");

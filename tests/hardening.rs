@@ -76,7 +76,7 @@ fn two_trains_into_one_new_folder_never_mix() {
         assert_eq!(summary["config"]["seed"], winner_seed, "round {round}");
         assert_eq!(summary["epochs_run"], epochs as i64);
         for row in csv_rows(&out.join("history.csv")) {
-            assert_eq!(row.len(), 5, "round {round}: {row:?}");
+            assert_eq!(row.len(), 9, "round {round}: {row:?}");
         }
     }
 }
@@ -245,10 +245,11 @@ impl Drop for Tmpfs {
 fn a_full_disk_never_leaves_partial_files_or_half_lines() {
     let tmp = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
-    // 0 free pages fails at the first history row, 6 is enough for all files
-    // (history, predictions, summary: a page each; the weights two): every
-    // write of a run meets a full disk in one of these.
-    for free in 0..=6 {
+    // 0 free pages fails at the first checkpoint, 16 is enough for all
+    // files (the checkpoint four pages, and as many for its next copy while
+    // it is written; history, predictions, summary a page each; the weights
+    // two): every write of a run meets a full disk in one of these.
+    for free in 0..=16 {
         let mount = tmp.path().join(format!("disk{free}"));
         let Some(_disk) = Tmpfs::mount(&mount, free) else {
             assert!(
@@ -260,7 +261,7 @@ fn a_full_disk_never_leaves_partial_files_or_half_lines() {
         };
         let out = mount.join("run");
         let result = bin()
-            .args(with(&small(), &["--epochs", "3", "--out", s(&out)]))
+            .args(with(&small(), &["--epochs", "3", "--checkpoint-every", "1", "--out", s(&out)]))
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&result.stderr);
@@ -275,7 +276,7 @@ fn a_full_disk_never_leaves_partial_files_or_half_lines() {
                 "{free}: half a line: {history:?}"
             );
             assert!(
-                history.lines().all(|l| l.split(',').count() == 5),
+                history.lines().all(|l| l.split(',').count() == 9),
                 "{free}: {history:?}"
             );
         }
@@ -309,5 +310,5 @@ fn a_full_disk_never_leaves_partial_files_or_half_lines() {
         failures.len() >= 4,
         "the disk filled at too few points: {failures:?}"
     );
-    assert!(!failures.contains(&6), "6 free pages hold a whole run");
+    assert!(!failures.contains(&16), "16 free pages hold a whole run");
 }

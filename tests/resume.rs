@@ -19,8 +19,21 @@ use serde_json::json;
 /// A GRU on 30 steps, 800 training rows, 12 epochs, a checkpoint after
 /// every epoch: about a second of training on these machines.
 const RUN: &[&str] = &[
-    "--model", "gru", "--seq-len", "30", "--samples", "1200", "--fit-rows", "1000", "--units",
-    "12", "--epochs", "12", "--checkpoint-every", "1", "--quiet",
+    "--model",
+    "gru",
+    "--seq-len",
+    "30",
+    "--samples",
+    "1200",
+    "--fit-rows",
+    "1000",
+    "--units",
+    "12",
+    "--epochs",
+    "12",
+    "--checkpoint-every",
+    "1",
+    "--quiet",
 ];
 
 /// history.csv without its timing columns (seconds, train_seconds): the
@@ -62,7 +75,12 @@ impl Delays {
 /// Runs `args` again and again, each try SIGKILLed after the next delay
 /// (between 5 % and 60 % of `whole`, the uninterrupted run's time), until
 /// one finishes on its own; returns the delays that cut it.
-fn cut_until_finished(args: &[&str], dir: &Path, whole: Duration, delays: &mut Delays) -> Vec<Duration> {
+fn cut_until_finished(
+    args: &[&str],
+    dir: &Path,
+    whole: Duration,
+    delays: &mut Delays,
+) -> Vec<Duration> {
     let mut cuts = Vec::new();
     let whole = whole.as_secs_f64();
     for _ in 0..40 {
@@ -78,7 +96,12 @@ fn cut_until_finished(args: &[&str], dir: &Path, whole: Duration, delays: &mut D
             if let Some(status) = child.try_wait().unwrap() {
                 let mut err = String::new();
                 use std::io::Read;
-                child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+                child
+                    .stderr
+                    .take()
+                    .unwrap()
+                    .read_to_string(&mut err)
+                    .unwrap();
                 assert!(status.success(), "{status}: {err} (after cuts at {cuts:?})");
                 assert!(dir.join("summary.json").exists());
                 return cuts;
@@ -100,7 +123,11 @@ fn cut_until_finished(args: &[&str], dir: &Path, whole: Duration, delays: &mut D
 }
 
 fn assert_same_run(cut: &Path, whole: &Path, cuts: &[Duration]) {
-    assert_eq!(numbers(cut), numbers(whole), "history after cuts at {cuts:?}");
+    assert_eq!(
+        numbers(cut),
+        numbers(whole),
+        "history after cuts at {cuts:?}"
+    );
     assert!(
         fs::read(cut.join("model.safetensors")).unwrap()
             == fs::read(whole.join("model.safetensors")).unwrap(),
@@ -179,8 +206,22 @@ fn a_stop_signal_saves_mid_epoch_and_the_same_command_resumes() {
     let (whole, cut) = (tmp.path().join("whole"), tmp.path().join("cut"));
     // Long epochs (125 batches) and no checkpoint but the signal's.
     let run: Vec<&str> = [
-        "train", "--model", "lstm", "--seq-len", "40", "--samples", "6000", "--fit-rows", "5000",
-        "--units", "16", "--epochs", "3", "--checkpoint-every", "never", "--out",
+        "train",
+        "--model",
+        "lstm",
+        "--seq-len",
+        "40",
+        "--samples",
+        "6000",
+        "--fit-rows",
+        "5000",
+        "--units",
+        "16",
+        "--epochs",
+        "3",
+        "--checkpoint-every",
+        "never",
+        "--out",
     ]
     .to_vec();
     run_ok(&with(&with(&run, &[s(&whole)]), &["--quiet"]));
@@ -197,9 +238,9 @@ fn a_stop_signal_saves_mid_epoch_and_the_same_command_resumes() {
     assert_eq!(out.status.code(), Some(75), "{err}");
     assert!(
         err.starts_with("stopped by a signal in epoch ")
-            && err.trim_end().ends_with(
-                ": checkpoint saved; run the same command again to resume"
-            ),
+            && err
+                .trim_end()
+                .ends_with(": checkpoint saved; run the same command again to resume"),
         "{err}"
     );
     assert!(cut.join("checkpoint.safetensors").exists());
@@ -282,5 +323,59 @@ fn a_bad_checkpoint_interval_is_refused_in_one_line() {
     assert!(
         err.contains("--checkpoint-every '1h' is not an interval: give epochs (10), seconds (60s), minutes (5m) or never"),
         "{err}"
+    );
+}
+
+#[test]
+fn a_run_stops_once_its_criterion_held_for_the_patience_and_records_when() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("run");
+    let args = [
+        "train",
+        "--model",
+        "gru",
+        "--seq-len",
+        "5",
+        "--samples",
+        "1200",
+        "--fit-rows",
+        "1000",
+        "--units",
+        "12",
+        "--epochs",
+        "300",
+        "--stop-below",
+        "0.02",
+        "--patience",
+        "3",
+        "--quiet",
+        "--out",
+        s(&dir),
+    ];
+    run_ok(&args);
+    let summary = json(&dir.join("summary.json"));
+    let history = csv_rows(&dir.join("history.csv"));
+    let val: Vec<f64> = history[1..].iter().map(|r| r[2].parse().unwrap()).collect();
+    let epochs = val.len();
+    assert!(
+        epochs < 300,
+        "it should have stopped early: {epochs} epochs"
+    );
+    assert_eq!(summary["epochs_run"], epochs as i64);
+    // The last three epochs held, the one before them did not.
+    assert!(val[epochs - 3..].iter().all(|v| *v < 0.02), "{val:?}");
+    assert!(epochs == 3 || val[epochs - 4] >= 0.02, "{val:?}");
+    let first = val.iter().position(|v| *v < 0.02).unwrap() + 1;
+    let c = &summary["criterion"];
+    assert_eq!(c["val_loss_below"], 0.02);
+    assert_eq!(c["patience"], 3);
+    assert_eq!(c["first_met_epoch"], first as i64);
+    assert_eq!(c["first_met_sequences"], 800 * first as i64);
+    assert_eq!(c["stopped_early"], true);
+    let (ok, _, err) = run(&with(&small(), &["--patience", "3"]));
+    assert!(!ok);
+    assert_eq!(
+        err.trim_end(),
+        "error: patience needs stop_below: give --stop-below VAL_LOSS too"
     );
 }

@@ -1,8 +1,11 @@
 //! The Slurm path on a real Slurm: a one-node cluster on this machine
 //! (tests/slurm/local-cluster.sh), scripts/slurm-sweep.sh submitted
 //! unedited as a job array, one array task cancelled mid-run and
-//! resubmitted, and `aggregate --complete` finding every run once. Needs
-//! root to install and start the daemons: skipped elsewhere, never in CI.
+//! resubmitted, and `aggregate --complete` finding every run once; and a
+//! task requeued by Slurm mid-run and one warned of its time limit, both
+//! resuming from their checkpoints into the study an uninterrupted sweep
+//! makes, bit for bit. Needs root to install and start the daemons:
+//! skipped elsewhere, never in CI.
 
 mod common;
 
@@ -225,4 +228,131 @@ fn a_job_array_survives_a_cancelled_task_and_its_resubmission() {
         assert_clean_history(&run.path(), 150);
         assert_eq!(json(&run.path().join("summary.json"))["epochs_run"], 150);
     }
+}
+
+/// history.csv of a run folder without its timing columns.
+fn numbers(dir: &Path) -> Vec<Vec<String>> {
+    let rows = csv_rows(&dir.join("history.csv"));
+    let keep: Vec<usize> = (0..rows[0].len())
+        .filter(|&i| !rows[0][i].contains("seconds"))
+        .collect();
+    rows.iter()
+        .map(|r| keep.iter().map(|&i| r[i].clone()).collect())
+        .collect()
+}
+
+#[test]
+fn requeued_and_time_limited_tasks_resume_from_their_checkpoints_bit_for_bit() {
+    if !is_root() {
+        assert_ne!(
+            std::env::var("CI").as_deref(),
+            Ok("true"),
+            "CI must run the Slurm test: run it as root"
+        );
+        eprintln!("skipped: installing and starting Slurm needs root");
+        return;
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let cluster = Cluster::start(&tmp.path().join("cluster"));
+    let out = tmp.path().join("study");
+    let mut grid = with(
+        &[
+            "--tasks",
+            "multiply",
+            "--models",
+            "gru",
+            "--seq-lens",
+            "8",
+            "--seeds",
+            "1..2",
+            "--device",
+            "cpu",
+            "--jobs",
+            "1",
+            "--threads",
+            "1",
+            "--epochs",
+            "300",
+            "--pack",
+            "1",
+            "--checkpoint-every",
+            "20",
+        ],
+        TINY,
+    );
+    // The same study without Slurm: what the interrupted one must become.
+    let whole = tmp.path().join("whole");
+    run_ok(&with(
+        &with(&["sweep"], &grid),
+        &["--quiet", "--out", s(&whole)],
+    ));
+    grid.extend(["--out", s(&out)]);
+    let log = tmp.path().join("slurm-%A_%a.out");
+    let mut args = vec!["--parsable", "-c", "1", "--array=0-1", "--output", s(&log)];
+    args.push(s(&repo().join("scripts/slurm-sweep.sh")).to_owned().leak());
+    args.extend(grid.iter().copied());
+    let submitted = cluster
+        .command("sbatch")
+        .args(&args)
+        .current_dir(repo())
+        .env("RNN_LAB_BIN", bin_path())
+        .output()
+        .unwrap();
+    assert!(
+        submitted.status.success(),
+        "sbatch: {}",
+        String::from_utf8_lossy(&submitted.stderr)
+    );
+    let job = String::from_utf8_lossy(&submitted.stdout).trim().to_owned();
+    let names = [
+        "multiply-gru-keras-len8-seed1",
+        "multiply-gru-keras-len8-seed2",
+    ];
+    let started = |name: &str, epochs: usize| {
+        let dir = out.join(name);
+        let start = Instant::now();
+        while history_rows(&dir) < epochs {
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "{name} never reached epoch {epochs}"
+            );
+            sleep(Duration::from_millis(20));
+        }
+    };
+    // Task 0 (seed 1) is requeued by Slurm; task 1 (seed 2) gets the
+    // warning of its time limit (USR1 to the batch shell), saves and
+    // requeues itself.
+    started(names[0], 30);
+    cluster.run("scontrol", &["requeue", &format!("{job}_0")]);
+    started(names[1], 30);
+    cluster.run(
+        "scancel",
+        &["--batch", "--signal=USR1", &format!("{job}_1")],
+    );
+    cluster.wait_for(&job);
+    for name in names {
+        let (cut, full) = (out.join(name), whole.join(name));
+        assert_clean_history(&cut, 300);
+        assert_eq!(numbers(&cut), numbers(&full), "{name}");
+        assert_eq!(
+            fs::read(cut.join("model.safetensors")).unwrap(),
+            fs::read(full.join("model.safetensors")).unwrap(),
+            "{name}"
+        );
+        assert!(!cut.join("checkpoint.safetensors").exists());
+    }
+    // Each run's last child resumed (its log is the last launch's).
+    for name in names {
+        let log = fs::read_to_string(out.join("logs").join(format!("{name}.log"))).unwrap();
+        assert!(
+            log.contains("resuming from its checkpoint: epoch "),
+            "{name}: {log}"
+        );
+    }
+    let warned = fs::read_to_string(tmp.path().join(format!("slurm-{job}_1.out"))).unwrap();
+    assert!(
+        warned.contains("slurm-sweep: time limit near: runs saved their checkpoints; requeueing"),
+        "{warned}"
+    );
+    run_ok(&["aggregate", s(&out), "--complete"]);
 }

@@ -310,7 +310,14 @@ fn sigterm_saves_the_running_runs_and_the_resumed_study_is_the_uninterrupted_one
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("sweep");
     // Two runs, both running at once.
-    let flags = ["--jobs", "2", "--seq-lens", "5", "--checkpoint-every", "never"];
+    let flags = [
+        "--jobs",
+        "2",
+        "--seq-lens",
+        "5",
+        "--checkpoint-every",
+        "never",
+    ];
     let args = with(&with(&grid("150"), &flags), &["--out", s(&out)]);
     let whole = tmp.path().join("whole");
     run_ok(&with(&with(&grid("150"), &flags), &["--out", s(&whole)]));
@@ -333,7 +340,7 @@ fn sigterm_saves_the_running_runs_and_the_resumed_study_is_the_uninterrupted_one
     assert_eq!(status.code(), Some(75), "{stderr}");
     assert!(
         stderr.contains(
-            "interrupted: 2 run(s) of this shard not finished, their checkpoints saved; rerun the same command to resume"
+            "interrupted: 2 run(s) of this shard not finished; rerun the same command to resume (cut-off runs go on from their checkpoints)"
         ),
         "{stderr}"
     );
@@ -342,13 +349,21 @@ fn sigterm_saves_the_running_runs_and_the_resumed_study_is_the_uninterrupted_one
     });
     for dir in [&a, &b] {
         assert!(!dir.join("summary.json").exists());
-        assert!(dir.join("checkpoint.safetensors").exists(), "{}", dir.display());
+        assert!(
+            dir.join("checkpoint.safetensors").exists(),
+            "{}",
+            dir.display()
+        );
         assert!(history_rows(dir) < 150);
     }
     run_ok(&args);
     for name in [NAMES[0], NAMES[2]] {
         assert_clean_history(&out.join(name), 150);
-        assert_eq!(numbers(&out.join(name)), numbers(&whole.join(name)), "{name}");
+        assert_eq!(
+            numbers(&out.join(name)),
+            numbers(&whole.join(name)),
+            "{name}"
+        );
         assert_eq!(
             fs::read(out.join(name).join("model.safetensors")).unwrap(),
             fs::read(whole.join(name).join("model.safetensors")).unwrap(),

@@ -12,7 +12,8 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use rnn_lab::config::{
-    parse_seeds, AdamKind, AdamLayout, Cell, CheckpointEvery, DeviceSpec, Execution, InitScheme, Kernel, Task,
+    parse_seeds, AdamKind, AdamLayout, Cell, CheckpointEvery, DeviceSpec, Execution, InitScheme,
+    Kernel, Task,
 };
 use rnn_lab::TrainConfig;
 
@@ -131,6 +132,15 @@ pub struct RunArgs {
     #[arg(long, allow_negative_numbers = true)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub clip_norm: Option<List<f64>>,
+    /// Stop a run once its val_loss has been below this for --patience
+    /// epochs in a row [default: none, every epoch runs].
+    #[arg(long, allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop_below: Option<List<f64>>,
+    /// Epochs in a row below --stop-below before the run stops [default: 1].
+    #[arg(long, allow_negative_numbers = true)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub patience: Option<List<i64>>,
 }
 
 /// The flag that sets `setting`.
@@ -259,6 +269,8 @@ mod tests {
         // A config with every optional setting set, so each one is a key.
         let config = serde_json::to_value(TrainConfig {
             clip_norm: Some(1.0),
+            stop_below: Some(0.01),
+            patience: Some(3),
             ..TrainConfig::default()
         })
         .unwrap();

@@ -381,6 +381,34 @@ struct InfoJson<'a> {
     limits: Limits,
 }
 
+#[derive(Args)]
+pub struct InspectArgs {
+    /// A finished run's folder (summary.json and model.safetensors).
+    run: PathBuf,
+    /// Test rows to run the model on (the first ones, 1 to 64).
+    #[arg(long, default_value_t = 4)]
+    rows: i64,
+    /// Where to write the CSV [default: RUN/inspect.csv].
+    #[arg(long)]
+    out: Option<PathBuf>,
+}
+
+/// `rnn-lab inspect`: each step's state and gates of a trained run.
+pub fn inspect(a: InspectArgs, console: &mut dyn Write) -> Result<()> {
+    let (out, rows) = rnn_lab::run::inspect::inspect(&rnn_lab::run::inspect::Inspect {
+        run: a.run,
+        rows: a.rows,
+        out: a.out,
+    })?;
+    // Best effort: the file is written whether or not anyone reads this.
+    let _ = writeln!(
+        console,
+        "wrote {}: {rows} rows (row, step, layer, quantity, unit, value, input, marker, target, prediction)",
+        out.display()
+    );
+    Ok(())
+}
+
 pub fn info(json: bool, console: &mut dyn Write) -> Result<()> {
     let env = device::environment();
     let text = if json {

@@ -250,7 +250,9 @@ impl FromStr for CheckpointEvery {
         } else if let Some(n) = lower.strip_suffix('s') {
             Ok(CheckpointEvery::Seconds(number(n)?))
         } else if let Some(n) = lower.strip_suffix('m') {
-            Ok(CheckpointEvery::Seconds(number(n)?.checked_mul(60).ok_or_else(bad)?))
+            Ok(CheckpointEvery::Seconds(
+                number(n)?.checked_mul(60).ok_or_else(bad)?,
+            ))
         } else {
             Ok(CheckpointEvery::Epochs(number(&lower)?))
         }
@@ -299,7 +301,10 @@ mod tests {
         assert_eq!(CheckpointEvery::Seconds(90).to_string(), "90s");
         for bad in ["0", "-3", "1h", "s", ""] {
             let err = bad.parse::<CheckpointEvery>().unwrap_err();
-            assert!(err.ends_with("give epochs (10), seconds (60s), minutes (5m) or never"), "{err}");
+            assert!(
+                err.ends_with("give epochs (10), seconds (60s), minutes (5m) or never"),
+                "{err}"
+            );
         }
     }
 

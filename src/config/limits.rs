@@ -154,6 +154,16 @@ impl TrainConfig {
                 bail!("clip_norm must be a positive number, got {clip}");
             }
         }
+        if let Some(below) = self.stop_below {
+            if !(below.is_finite() && below > 0.0) {
+                bail!("stop_below must be a positive number, got {below}");
+            }
+        }
+        match (self.patience, self.stop_below) {
+            (Some(p), _) if p < 1 => bail!("patience must be 1 or more, got {p}"),
+            (Some(_), None) => bail!("patience needs stop_below: give --stop-below VAL_LOSS too"),
+            _ => {}
+        }
         Ok(())
     }
 }

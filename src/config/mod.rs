@@ -11,7 +11,9 @@ mod task;
 use serde::{Deserialize, Serialize};
 
 pub(crate) use keywords::serde_as_text;
-pub use keywords::{AdamKind, AdamLayout, Cell, CheckpointEvery, DeviceSpec, InitScheme, Kernel, Task};
+pub use keywords::{
+    AdamKind, AdamLayout, Cell, CheckpointEvery, DeviceSpec, InitScheme, Kernel, Task,
+};
 pub use limits::*;
 pub use seeds::parse_seeds;
 pub use task::{catalogue, Loss, Readout, Score, TaskInfo, TaskShape};
@@ -49,6 +51,14 @@ pub struct TrainConfig {
     /// before each step (PyTorch's clip_grad_norm_); none when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub clip_norm: Option<f64>,
+    /// Stop once val_loss has been below this for `patience` epochs in a
+    /// row (opt-in: without it a run trains every epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_below: Option<f64>,
+    /// Epochs in a row with val_loss below `stop_below` before the run
+    /// stops (1 when absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub patience: Option<i64>,
 }
 
 /// Keys older files held inside a run's config (its execution, before it
@@ -179,6 +189,13 @@ impl TrainConfig {
         };
         let steps = |c: &TrainConfig| (c.task.shape(), c.task.steps(c.seq_len));
         shared(self) == shared(other) && steps(self) == steps(other)
+    }
+
+    /// The epochs in a row below `stop_below` that end a run early, if it
+    /// stops at the criterion.
+    pub fn stop_rule(&self) -> Option<(f64, i64)> {
+        self.stop_below
+            .map(|below| (below, self.patience.unwrap_or(1)))
     }
 
     /// Mini-batches per epoch (the last partial batch counts).

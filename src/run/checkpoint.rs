@@ -77,7 +77,11 @@ impl Meta {
             .iter()
             .map(|r| {
                 std::iter::once(Some(r.epoch.to_string()))
-                    .chain(METRICS.iter().map(|d| r.get(d.metric).map(|v| format!("{v}"))))
+                    .chain(
+                        METRICS
+                            .iter()
+                            .map(|d| r.get(d.metric).map(|v| format!("{v}"))),
+                    )
                     .collect()
             })
             .collect()
@@ -88,8 +92,14 @@ impl Meta {
         self.history
             .iter()
             .map(|row| {
-                ensure!(row.len() == METRICS.len() + 1, "a history row of {} cells", row.len());
-                let epoch = row[0].as_deref().context("a history row without its epoch")?;
+                ensure!(
+                    row.len() == METRICS.len() + 1,
+                    "a history row of {} cells",
+                    row.len()
+                );
+                let epoch = row[0]
+                    .as_deref()
+                    .context("a history row without its epoch")?;
                 let mut r = EpochRecord::new(epoch.parse()?);
                 for (d, cell) in METRICS.iter().zip(&row[1..]) {
                     if let Some(text) = cell {
@@ -170,14 +180,22 @@ pub struct Saving<'a> {
 }
 
 /// Writes member `k`'s checkpoint of `config` to `dir`, whole or not at all.
-pub fn save(s: &Saving, k: usize, config: &TrainConfig, init_from: Option<&InitSource>, dir: &Path) -> Result<()> {
+pub fn save(
+    s: &Saving,
+    k: usize,
+    config: &TrainConfig,
+    init_from: Option<&InitSource>,
+    dir: &Path,
+) -> Result<()> {
     let vars = s.net.var_store().trainable_variables();
     let moments = s.opt.moments();
     let mut tensors = Vec::with_capacity(3 * vars.len());
     tch::no_grad(|| {
         for (i, (var, (m, v))) in vars.iter().zip(&moments).enumerate() {
             for (what, t) in [("weight", var), ("adam_m", m), ("adam_v", v)] {
-                let part = member_slice(s.net, &t.detach(), k).to(Device::Cpu).contiguous();
+                let part = member_slice(s.net, &t.detach(), k)
+                    .to(Device::Cpu)
+                    .contiguous();
                 tensors.push((format!("{what}.{i:03}"), part));
             }
         }
@@ -226,8 +244,12 @@ impl Checkpoint {
             bail!("checkpoint {} has no record (meta); {over}", path.display());
         };
         let bytes = Vec::<u8>::try_from(&meta)?;
-        let meta: Meta = serde_json::from_slice(&bytes)
-            .with_context(|| format!("checkpoint {}: its record is unreadable; {over}", path.display()))?;
+        let meta: Meta = serde_json::from_slice(&bytes).with_context(|| {
+            format!(
+                "checkpoint {}: its record is unreadable; {over}",
+                path.display()
+            )
+        })?;
         if meta.format != FORMAT {
             bail!(
                 "checkpoint {} is of format {}, this rnn-lab reads {FORMAT}; {over}",
@@ -241,8 +263,12 @@ impl Checkpoint {
                 path.display()
             );
         }
-        meta.history()
-            .with_context(|| format!("checkpoint {}: its history is unreadable; {over}", path.display()))?;
+        meta.history().with_context(|| {
+            format!(
+                "checkpoint {}: its history is unreadable; {over}",
+                path.display()
+            )
+        })?;
         Ok(Some(Checkpoint {
             path,
             meta,
@@ -253,7 +279,11 @@ impl Checkpoint {
 
     /// Refuses a checkpoint of other settings (named) or another initial
     /// weights file: it is not this run's.
-    pub fn check_belongs(&self, config: &TrainConfig, init_from: Option<&InitSource>) -> Result<()> {
+    pub fn check_belongs(
+        &self,
+        config: &TrainConfig,
+        init_from: Option<&InitSource>,
+    ) -> Result<()> {
         let differ = config_differences(&self.meta.config, config);
         if !differ.is_empty() {
             bail!(
@@ -330,11 +360,18 @@ pub fn config_differences(saved: &TrainConfig, now: &TrainConfig) -> Vec<String>
         serde_json::to_value(now).unwrap_or_default(),
     );
     let empty = serde_json::Map::new();
-    let (a, b) = (a.as_object().unwrap_or(&empty), b.as_object().unwrap_or(&empty));
+    let (a, b) = (
+        a.as_object().unwrap_or(&empty),
+        b.as_object().unwrap_or(&empty),
+    );
     let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
     keys.sort();
     keys.dedup();
-    let show = |v: Option<&serde_json::Value>| v.map_or("none".to_owned(), |v| v.to_string().trim_matches('"').to_owned());
+    let show = |v: Option<&serde_json::Value>| {
+        v.map_or("none".to_owned(), |v| {
+            v.to_string().trim_matches('"').to_owned()
+        })
+    };
     keys.into_iter()
         .filter(|k| a.get(*k) != b.get(*k))
         .map(|k| format!("{k} {} there, {} here", show(a.get(k)), show(b.get(k))))
@@ -389,6 +426,9 @@ pub struct Checkpoints {
     pub failed: Option<String>,
     /// Where the last checkpoint stands (epoch, batch).
     pub saved: Option<(i64, i64)>,
+    /// Checkpoints written by this process, and the seconds they took.
+    pub written: u64,
+    pub seconds: f64,
 }
 
 impl Checkpoints {
@@ -407,6 +447,8 @@ impl Checkpoints {
             signals_before,
             failed: None,
             saved: None,
+            written: 0,
+            seconds: 0.0,
         }
     }
 
@@ -428,19 +470,26 @@ impl Checkpoints {
     /// Every member's checkpoint of `net`, `opt` and `state`; the first
     /// failure stops the saving and is kept in `failed`.
     pub fn save(&mut self, net: &dyn Network, opt: &Optimizer, state: &TrainState) {
+        let start = Instant::now();
         let saving = Saving {
             net,
             opt,
             state,
             computed: self.computed.clone(),
         };
-        let saved = self.members.iter().enumerate().try_for_each(|(k, (config, init, dir))| {
-            save(&saving, k, config, init.as_ref(), dir)
-        });
+        let saved = self
+            .members
+            .iter()
+            .enumerate()
+            .try_for_each(|(k, (config, init, dir))| save(&saving, k, config, init.as_ref(), dir));
         self.last = Instant::now();
         self.epochs_since = 0;
+        self.seconds += start.elapsed().as_secs_f64();
         match saved {
-            Ok(()) => self.saved = Some((state.epoch, state.batch)),
+            Ok(()) => {
+                self.saved = Some((state.epoch, state.batch));
+                self.written += 1;
+            }
             Err(e) => self.failed = Some(format!("{e:#}")),
         }
     }

@@ -15,17 +15,18 @@ use super::checkpoint::{Checkpoints, Computed};
 use super::memory::{self, guard};
 use super::observer::RunObserver;
 use super::outputs::{write_outputs, Finished};
+use super::signals::{catch_signals, signals};
 use crate::nn::init::draw_weights;
 use crate::nn::optim::Optimizer;
 use crate::nn::tasks::{Dataset, Split};
 use crate::nn::weights::{save_named, Weights};
 use crate::nn::Network;
 use crate::nn::{device, kernel};
-use super::signals::{catch_signals, signals};
 use crate::store::console::Console;
 use crate::store::text::final_report;
 use crate::store::{
-    EpochRecord, Evaluation, HistoryFile, PackRecord, RunDir, Summary, CHECKPOINT, HISTORY,
+    CheckpointRecord, EpochRecord, Evaluation, HistoryFile, PackRecord, RunDir, Summary,
+    CHECKPOINT, HISTORY,
 };
 use crate::train::batch::PackData;
 use crate::train::eval::{baseline, evaluate, predict};
@@ -190,7 +191,14 @@ pub fn execute(plan: &CheckedPlan, console: &mut dyn Write) -> Result<Vec<Result
                 let checkpoint = job.resume.as_ref().expect("every member resumes");
                 checkpoint.restore(&*net, &opt, k)?;
             }
-            opt.set_steps(plan.jobs[0].resume.as_ref().expect("resumes").meta.adam_steps)?;
+            opt.set_steps(
+                plan.jobs[0]
+                    .resume
+                    .as_ref()
+                    .expect("resumes")
+                    .meta
+                    .adam_steps,
+            )?;
             state.clone()
         }
         None => TrainState::start(k),
@@ -253,7 +261,15 @@ pub fn execute(plan: &CheckedPlan, console: &mut dyn Write) -> Result<Vec<Result
     let trained = guard(
         || memory::training_message(config, k),
         || {
-            let fitted = fit(&*net, &mut opt, &data, &orders, config, state, &mut observer)?;
+            let fitted = fit(
+                &*net,
+                &mut opt,
+                &data,
+                &orders,
+                config,
+                state,
+                &mut observer,
+            )?;
             let ends = match fitted {
                 Fitted::Done(ends) => ends,
                 Fitted::Stopped => {
@@ -266,6 +282,7 @@ pub fn execute(plan: &CheckedPlan, console: &mut dyn Write) -> Result<Vec<Result
         },
     );
     observer.finish();
+    let checkpoints = (observer.checkpoints.written, observer.checkpoints.seconds);
     drop(observer);
     let (ends, test) = match trained {
         Ok(t) => t,
@@ -281,6 +298,7 @@ pub fn execute(plan: &CheckedPlan, console: &mut dyn Write) -> Result<Vec<Result
         data: &data,
         test: &test,
         started,
+        checkpoints,
     };
     let results = plan
         .jobs
@@ -323,10 +341,22 @@ fn other_computation(plan: &CheckedPlan, now: &Computed) -> Option<String> {
         }
     };
     note("kernel", saved.kernel.to_string(), now.kernel.to_string());
-    note("adam layout", saved.adam_layout.to_string(), now.adam_layout.to_string());
+    note(
+        "adam layout",
+        saved.adam_layout.to_string(),
+        now.adam_layout.to_string(),
+    );
     note("device", saved.device.clone(), now.device.clone());
-    note("threads", saved.threads.to_string(), now.threads.to_string());
-    note("pack of", saved.members.to_string(), now.members.to_string());
+    note(
+        "threads",
+        saved.threads.to_string(),
+        now.threads.to_string(),
+    );
+    note(
+        "pack of",
+        saved.members.to_string(),
+        now.members.to_string(),
+    );
     (!differ.is_empty()).then(|| {
         format!(
             "note: the checkpoint's run computed otherwise ({}): it goes on, but not bit for bit as it would have\n",
@@ -342,6 +372,8 @@ struct Trained<'a> {
     /// Every member's test answers, `[K, rows, ...]`.
     test: &'a Tensor,
     started: Instant,
+    /// Checkpoints this process wrote, and their seconds.
+    checkpoints: (u64, f64),
 }
 
 impl Trained<'_> {
@@ -358,6 +390,8 @@ impl Trained<'_> {
         let task = job.job.config.task.shape();
         let test_y = self.data.test.y.get(member);
         let evaluation = evaluate(&task, &self.test.get(member), &test_y)?;
+        let checkpoint = dir.file(CHECKPOINT);
+        let bytes = std::fs::metadata(&checkpoint).map_or(0, |m| m.len());
         let summary = write_outputs(
             dir,
             Finished {
@@ -381,10 +415,14 @@ impl Trained<'_> {
                     self.net,
                     plan.device,
                 ),
+                checkpoints: Some(CheckpointRecord {
+                    written: self.checkpoints.0,
+                    seconds: self.checkpoints.1,
+                    bytes,
+                }),
             },
         )?;
         // Finished: the summary marks it; nothing is left to resume.
-        let checkpoint = dir.file(CHECKPOINT);
         if checkpoint.exists() {
             std::fs::remove_file(&checkpoint)
                 .with_context(|| format!("cannot remove {}", checkpoint.display()))?;

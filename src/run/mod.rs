@@ -6,6 +6,7 @@
 pub mod calibrate;
 pub mod check;
 pub mod checkpoint;
+pub mod inspect;
 pub mod job;
 pub mod life;
 pub mod memory;

@@ -13,8 +13,8 @@ use crate::nn::{cpu, device};
 use crate::stats::quantile;
 use crate::store::text::{predictions_csv, summary_json};
 use crate::store::{
-    write_atomic, EpochRecord, Evaluation, InitSource, PackRecord, RunDir, Summary, PREDICTIONS,
-    SUMMARY, WEIGHTS,
+    write_atomic, CheckpointRecord, CriterionRecord, EpochRecord, Evaluation, InitSource, Metric,
+    PackRecord, RunDir, Summary, PREDICTIONS, SUMMARY, WEIGHTS,
 };
 
 /// A trained run, ready for its folder.
@@ -34,6 +34,7 @@ pub struct Finished<'a> {
     /// What computed the recurrence (`Network::kernel`).
     pub kernel: Kernel,
     pub adam_layout: AdamLayout,
+    pub checkpoints: Option<CheckpointRecord>,
 }
 
 /// Writes predictions.csv, model.safetensors and, last, summary.json.
@@ -73,16 +74,37 @@ pub fn write_outputs(dir: &RunDir, f: Finished) -> Result<Summary> {
         cpu: (!f.device.is_cuda()).then(cpu::record),
         kernel: Some(f.kernel.to_string()),
         adam_layout: Some(f.adam_layout),
+        criterion: criterion(f.config, f.history),
+        checkpoints: f.checkpoints,
     };
     write_atomic(&dir.file(SUMMARY), summary_json(&summary)?.as_bytes())?;
     Ok(summary)
+}
+
+/// When a run with `--stop-below` first met it, and whether it stopped.
+fn criterion(config: &TrainConfig, history: &[EpochRecord]) -> Option<CriterionRecord> {
+    let (below, patience) = config.stop_rule()?;
+    let first = history.iter().find(|r| r.val_loss() < below);
+    Some(CriterionRecord {
+        val_loss_below: below,
+        patience,
+        first_met_epoch: first.map(|r| r.epoch + 1),
+        first_met_sequences: first
+            .and_then(|r| r.get(Metric::Sequences))
+            .map(|s| s as i64),
+        stopped_early: (history.len() as i64) < config.epochs
+            && history.last().is_some_and(|r| r.val_loss().is_finite()),
+    })
 }
 
 /// Median training time per epoch, without the first (warm-up) epoch
 /// when there are several.
 fn median_after_warmup(history: &[EpochRecord]) -> f64 {
     let skip = usize::from(history.len() > 1);
-    let mut times: Vec<f64> = history[skip..].iter().map(EpochRecord::train_seconds).collect();
+    let mut times: Vec<f64> = history[skip..]
+        .iter()
+        .map(EpochRecord::train_seconds)
+        .collect();
     times.sort_by(f64::total_cmp);
     quantile(&times, 0.5)
 }

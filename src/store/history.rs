@@ -118,7 +118,13 @@ impl EpochRecord {
     }
 
     /// Epoch `epoch` with the four measures every history has.
-    pub fn core(epoch: i64, loss: f64, val_loss: f64, seconds: f64, train_seconds: f64) -> EpochRecord {
+    pub fn core(
+        epoch: i64,
+        loss: f64,
+        val_loss: f64,
+        seconds: f64,
+        train_seconds: f64,
+    ) -> EpochRecord {
         EpochRecord::new(epoch)
             .with(Metric::Loss, loss)
             .with(Metric::ValLoss, val_loss)
@@ -322,7 +328,6 @@ impl HistoryFile {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -367,10 +372,22 @@ mod tests {
         let row = history_row(&r);
         assert_eq!(
             row,
-            ["4", "0.12345679", "0.33333334", "2.0000", "1.7500", "", "", "", "2048"]
+            [
+                "4",
+                "0.12345679",
+                "0.33333334",
+                "2.0000",
+                "1.7500",
+                "",
+                "",
+                "",
+                "2048"
+            ]
         );
         assert_eq!(row[1].parse::<f32>().unwrap(), 0.123456789f64 as f32);
-        let nan = r.with(Metric::Loss, f64::NAN).with(Metric::ValLoss, f64::INFINITY);
+        let nan = r
+            .with(Metric::Loss, f64::NAN)
+            .with(Metric::ValLoss, f64::INFINITY);
         assert_eq!(&history_row(&nan)[1..3], ["NaN", "inf"]);
         assert_eq!(nan, nan.clone(), "NaN values compare by their bits");
     }
@@ -387,7 +404,11 @@ mod tests {
         let h = read_history(&path).unwrap();
         assert_eq!(h[0].loss(), 0.5);
         assert_eq!(h[0].val_loss(), 0.25);
-        assert_eq!(h[0].get(Metric::GradNorm), None, "not in the file: not recorded");
+        assert_eq!(
+            h[0].get(Metric::GradNorm),
+            None,
+            "not in the file: not recorded"
+        );
         assert_eq!(h[1].epoch, 1);
         assert!(h[1].val_loss().is_nan() && h[1].loss().is_infinite());
         // Keras's CSVLogger: epoch, loss, val_loss alone.
@@ -402,7 +423,10 @@ mod tests {
         assert!(err.contains("bad row 2: no val_loss value"), "{err}");
         fs::write(&path, "epoch,loss,val_loss,grad_norm\n0,0.5,0.1,big\n").unwrap();
         let err = format!("{:#}", read_history(&path).unwrap_err());
-        assert!(err.contains("bad row 2: grad_norm \"big\" is not a number"), "{err}");
+        assert!(
+            err.contains("bad row 2: grad_norm \"big\" is not a number"),
+            "{err}"
+        );
     }
 
     #[test]

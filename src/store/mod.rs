@@ -18,7 +18,8 @@ pub use evaluation::Evaluation;
 pub use history::{read_history, EpochRecord, HistoryFile, Metric};
 pub use run_dir::{check_run_dir, RunDir};
 pub use summary::{
-    read_summary, CpuRecord, FinishedRun, InitSource, PackRecord, Summary, Versions,
+    read_summary, CheckpointRecord, CpuRecord, CriterionRecord, FinishedRun, InitSource,
+    PackRecord, Summary, Versions,
 };
 
 pub const HISTORY: &str = "history.csv";

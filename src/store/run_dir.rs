@@ -199,13 +199,15 @@ impl RunDir {
     }
 
     /// For a run that failed before its first epoch ended: its history.csv
-    /// (a header alone) goes, then [`RunDir::abandon`], so a start that
-    /// failed (out of memory, say) leaves no folder it made.
+    /// (a header alone) and its first checkpoint (the initial weights)
+    /// go, then [`RunDir::abandon`], so a start that failed (out of memory,
+    /// say) leaves no folder it made.
     pub fn abandon_if_unstarted(self) {
         let history = self.file(HISTORY);
         let rows = fs::read_to_string(&history).map_or(0, |t| t.lines().count());
         if rows <= 1 {
             let _ = fs::remove_file(&history);
+            let _ = fs::remove_file(self.file(CHECKPOINT));
         }
         self.abandon();
     }

@@ -130,6 +130,38 @@ pub struct Summary {
     /// a choice: per-tensor). Either gives the same numbers.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub adam_layout: Option<AdamLayout>,
+    /// With `--stop-below`: when the run first met it, and whether it
+    /// stopped there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub criterion: Option<CriterionRecord>,
+    /// The checkpoints the run wrote (absent in older files).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checkpoints: Option<CheckpointRecord>,
+}
+
+/// A run with `--stop-below`: its criterion and when it first held.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CriterionRecord {
+    /// val_loss below this, `patience` epochs in a row.
+    pub val_loss_below: f64,
+    pub patience: i64,
+    /// The first epoch (from 1) whose val_loss was below it, and the
+    /// training sequences seen by its end; None if it never was.
+    pub first_met_epoch: Option<i64>,
+    pub first_met_sequences: Option<i64>,
+    /// Whether the run stopped before its last epoch because it held.
+    pub stopped_early: bool,
+}
+
+/// What the checkpoints of a run cost.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckpointRecord {
+    /// Checkpoints written (the first, before training, included).
+    pub written: u64,
+    /// Seconds spent writing them (a pack's: all its members').
+    pub seconds: f64,
+    /// This run's checkpoint file, in bytes.
+    pub bytes: u64,
 }
 
 impl Summary {
@@ -234,6 +266,8 @@ impl Summary {
             cpu: None,
             kernel: None,
             adam_layout: None,
+            criterion: None,
+            checkpoints: None,
         }
     }
 }

@@ -31,6 +31,7 @@ use crate::config::{Execution, TrainConfig};
 use crate::nn::device;
 use crate::run::calibrate;
 use crate::run::life::Stopped;
+use crate::run::signals::{catch_signals, signals};
 use crate::store::console::Console;
 use grid::Grid;
 use packing::PackSize;
@@ -38,7 +39,6 @@ use prepare::{prepare, Study};
 use queue::{packs, queue, Queue};
 use scheduler::{schedule, Outcome, Processes, Schedule};
 use shard::Shard;
-use crate::run::signals::{catch_signals, signals};
 
 /// Most child processes one study process supervises at once.
 pub const MAX_JOBS: usize = 1024;
@@ -253,7 +253,7 @@ impl Outcome {
         }
         if self.interrupted {
             return Err(Stopped(format!(
-                "interrupted: {} run(s) of this shard not finished, their checkpoints saved; rerun the same command to resume",
+                "interrupted: {} run(s) of this shard not finished; rerun the same command to resume (cut-off runs go on from their checkpoints)",
                 self.left()
             ))
             .into());

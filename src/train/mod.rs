@@ -92,7 +92,11 @@ impl TrainState {
         self.epoch += 1;
         self.batch = 0;
         self.train_seconds = 0.0;
-        for v in [&mut self.loss_sums, &mut self.norm_sums, &mut self.norm_maxes] {
+        for v in [
+            &mut self.loss_sums,
+            &mut self.norm_sums,
+            &mut self.norm_maxes,
+        ] {
             v.iter_mut().for_each(|x| *x = 0.0);
         }
     }
@@ -126,9 +130,26 @@ pub fn fit(
         .map(|m| baseline(&task, &data.member_train_y(m), &val.y.get(m)))
         .collect();
     let device = data.train_x.device();
-    let mut stopped: Vec<Option<anyhow::Error>> =
-        state.stopped.iter().map(|s| s.as_ref().map(|e| anyhow!("{e}"))).collect();
-    while state.epoch < config.epochs && stopped.iter().any(Option::is_none) {
+    let mut stopped: Vec<Option<anyhow::Error>> = state
+        .stopped
+        .iter()
+        .map(|s| s.as_ref().map(|e| anyhow!("{e}")))
+        .collect();
+    // Members that met the criterion for long enough (`--stop-below`): done.
+    let met = |h: &[EpochRecord]| {
+        config.stop_rule().is_some_and(|(below, patience)| {
+            h.iter().rev().take_while(|r| r.val_loss() < below).count() as i64 >= patience
+        })
+    };
+    let mut done: Vec<bool> = state.histories.iter().map(|h| met(h)).collect();
+    let training = |stopped: &[Option<anyhow::Error>], done: &[bool]| {
+        stopped
+            .iter()
+            .zip(done)
+            .filter(|(s, d)| s.is_none() && !**d)
+            .count()
+    };
+    while state.epoch < config.epochs && training(&stopped, &done) > 0 {
         let start = Instant::now();
         let epoch = state.epoch;
         let index = data.epoch_index(
@@ -160,7 +181,7 @@ pub fn fit(
         let seconds = state.train_seconds + start.elapsed().as_secs_f64();
         let mut records = vec![None; k];
         for m in 0..k {
-            if stopped[m].is_some() {
+            if stopped[m].is_some() || done[m] {
                 continue;
             }
             let record = EpochRecord::core(epoch, losses[m], val_losses[m], seconds, train_seconds)
@@ -176,9 +197,10 @@ pub fn fit(
                 stopped[m] = Some(diverged(&record, config.epochs));
             }
             state.histories[m].push(record.clone());
+            done[m] = met(&state.histories[m]);
             records[m] = Some(record);
         }
-        let training = stopped.iter().filter(|s| s.is_none()).count();
+        let training = training(&stopped, &done);
         observer.epoch_done(&records, training);
         state.new_epoch();
         let more = state.epoch < config.epochs && training > 0;
@@ -203,7 +225,10 @@ pub fn fit(
 }
 
 fn messages(stopped: &[Option<anyhow::Error>]) -> Vec<Option<String>> {
-    stopped.iter().map(|s| s.as_ref().map(|e| format!("{e:#}"))).collect()
+    stopped
+        .iter()
+        .map(|s| s.as_ref().map(|e| format!("{e:#}")))
+        .collect()
 }
 
 /// An epoch's running sums per member, on the device (a GPU is not
@@ -377,9 +402,16 @@ mod tests {
         let mut opt = Optimizer::new(net.var_store(), &configs[0], layout).unwrap();
         let mut seen = Collect::default();
         let start = TrainState::start(configs.len());
-        let Fitted::Done(histories) =
-            fit(&*net, &mut opt, &data, &orders, &configs[0], start, &mut seen).unwrap()
-        else {
+        let Fitted::Done(histories) = fit(
+            &*net,
+            &mut opt,
+            &data,
+            &orders,
+            &configs[0],
+            start,
+            &mut seen,
+        )
+        .unwrap() else {
             panic!("nothing asks to stop")
         };
         let histories = histories.into_iter().map(Result::unwrap).collect();
@@ -410,7 +442,11 @@ mod tests {
 
     #[test]
     fn same_seed_same_losses_other_seed_other_losses() {
-        let losses = |h: &[EpochRecord]| h.iter().map(|r| (r.loss(), r.val_loss())).collect::<Vec<_>>();
+        let losses = |h: &[EpochRecord]| {
+            h.iter()
+                .map(|r| (r.loss(), r.val_loss()))
+                .collect::<Vec<_>>()
+        };
         let (a, _, _) = train(&[small(Cell::Rnn, 1)]);
         let (b, _, _) = train(&[small(Cell::Rnn, 1)]);
         let (c, _, _) = train(&[small(Cell::Rnn, 2)]);
@@ -458,7 +494,10 @@ mod tests {
                     let (a, _, net_a) = train_with(&configs, kernel, AdamLayout::Flat);
                     let (b, _, net_b) = train_with(&configs, kernel, AdamLayout::PerTensor);
                     let numbers = |h: &[Vec<EpochRecord>]| -> Vec<(f64, f64)> {
-                        h.iter().flatten().map(|r| (r.loss(), r.val_loss())).collect()
+                        h.iter()
+                            .flatten()
+                            .map(|r| (r.loss(), r.val_loss()))
+                            .collect()
                     };
                     assert_eq!(numbers(&a), numbers(&b), "{adam:?} {kernel:?} {cell}");
                     for (name, t) in net_a.var_store().variables() {

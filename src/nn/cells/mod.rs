@@ -130,6 +130,13 @@ pub trait CellDef: Sync {
     /// autograd, `w` its parameters (`[K, ...]`, frozen ones masked); every
     /// step's output only when `every`.
     fn forward(&self, w: &[Tensor], x: &Tensor, every: bool) -> Outputs;
+    /// What `rnn-lab inspect` shows of a layer over `x` (`[K, B, L, in]`):
+    /// named quantities at every step, `[K, B, L, units]` each, the
+    /// layer's output (`h`) first; gated cells add their gates and state.
+    fn inside(&self, w: &[Tensor], x: &Tensor) -> Vec<(&'static str, Tensor)> {
+        let out = self.forward(w, x, true);
+        vec![("h", out.every.expect("every step asked for"))]
+    }
     /// libtorch's fused op for a stack of one member, its variables made
     /// under `path` with PyTorch's names.
     fn libtorch(
@@ -341,6 +348,22 @@ fn zero_config(layers: i64) -> nn::RNNConfig {
 }
 
 /// A step loop's outputs, kept when `every`.
+/// Each step's named quantities (`[K, B, units]`, in one order every
+/// step) stacked over the steps: `[K, B, L, units]` each.
+fn stack_steps(seen: Vec<Vec<(&'static str, Tensor)>>) -> Vec<(&'static str, Tensor)> {
+    let names: Vec<&'static str> = seen
+        .first()
+        .map_or(Vec::new(), |s| s.iter().map(|q| q.0).collect());
+    names
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let parts: Vec<&Tensor> = seen.iter().map(|s| &s[i].1).collect();
+            (*name, Tensor::stack(&parts, 2))
+        })
+        .collect()
+}
+
 fn collect(outputs: Vec<Tensor>, last: Tensor, every: bool) -> Outputs {
     Outputs {
         every: every.then(|| Tensor::stack(&outputs, 2)),

@@ -40,7 +40,8 @@ impl KerasAdam {
         self.step += 1;
         // As Keras computes it, in the variables' dtype (float32).
         let (b1, b2) = (BETA1 as f32, BETA2 as f32);
-        let alpha = self.lr * (1.0 - b2.powi(self.step as i32)).sqrt() / (1.0 - b1.powi(self.step as i32));
+        let alpha =
+            self.lr * (1.0 - b2.powi(self.step as i32)).sqrt() / (1.0 - b1.powi(self.step as i32));
         tch::no_grad(|| {
             for ((var, m), v) in self.vars.iter_mut().zip(&mut self.m).zip(&mut self.v) {
                 let g = var.grad();

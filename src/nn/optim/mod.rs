@@ -88,7 +88,11 @@ impl Optimizer {
             Adam::Keras(o) => (&o.m, &o.v),
         };
         if self.flat.is_none() {
-            return m.iter().zip(v).map(|(m, v)| (m.shallow_clone(), v.shallow_clone())).collect();
+            return m
+                .iter()
+                .zip(v)
+                .map(|(m, v)| (m.shallow_clone(), v.shallow_clone()))
+                .collect();
         }
         let mut offset = 0;
         self.shapes

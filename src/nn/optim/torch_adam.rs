@@ -95,9 +95,14 @@ mod tests {
         let run = |ours: bool| -> Vec<f32> {
             let _rng = crate::nn::seed::rng_lock();
             let vs = nn::VarStore::new(Device::Cpu);
-            let w = vs.root().var("w", &[3, 5], nn::Init::Uniform { lo: -1.0, up: 1.0 });
+            let w = vs
+                .root()
+                .var("w", &[3, 5], nn::Init::Uniform { lo: -1.0, up: 1.0 });
             tch::manual_seed(3);
-            let _ = tch::no_grad(|| w.shallow_clone().copy_(&Tensor::randn([3, 5], (Kind::Float, Device::Cpu))));
+            let _ = tch::no_grad(|| {
+                w.shallow_clone()
+                    .copy_(&Tensor::randn([3, 5], (Kind::Float, Device::Cpu)))
+            });
             let x = Tensor::randn([7, 3], (Kind::Float, Device::Cpu));
             let vars = vs.trainable_variables();
             let mut theirs = COptimizer::adam(3e-3, BETA1, BETA2, 0.0, 1e-8, false).unwrap();

@@ -15,8 +15,8 @@ use tch::Tensor;
 
 use super::handwritten::{with_layer, OutputGrad};
 use super::{
-    collect, draw_pytorch_layer, project, pytorch_layer, zero_config, CellDef, Fused, FusedStack,
-    HandWritten, Layer, LayerParam, Outputs,
+    collect, draw_pytorch_layer, project, pytorch_layer, stack_steps, zero_config, CellDef, Fused,
+    FusedStack, HandWritten, Layer, LayerParam, Outputs,
 };
 use crate::config::Kernel;
 
@@ -42,26 +42,21 @@ impl CellDef for Gru {
     }
 
     fn forward(&self, w: &[Tensor], x: &Tensor, every: bool) -> Outputs {
-        let (w_ih, w_hh, b_ih, b_hh) = (&w[0], &w[1], &w[2], &w[3]);
-        let s = x.size();
-        // The candidate multiplies r by (W_hn h + b_hn): b_hh stays apart.
-        let gates_x = project(x, w_ih, b_ih).unbind(2);
-        let (w_hh_t, b_hh) = (w_hh.transpose(1, 2), b_hh.unsqueeze(1));
-        let mut h = Tensor::zeros([s[0], s[1], w_hh.size()[2]], (x.kind(), x.device()));
         let mut outputs = Vec::new();
-        for gx in &gates_x {
-            let gh = b_hh.baddbmm(&h, &w_hh_t, 1, 1).chunk(3, 2);
-            let gi = gx.chunk(3, 2);
-            let r = (&gi[0] + &gh[0]).sigmoid();
-            let z = (&gi[1] + &gh[1]).sigmoid();
-            let n = (&gi[2] + r * &gh[2]).tanh();
-            // PyTorch: h' = (1 - z) * n + z * h
-            h = (1.0 - &z) * n + z * &h;
+        let h = steps(w, x, |q| {
             if every {
-                outputs.push(h.shallow_clone());
+                outputs.push(q[0].1.shallow_clone());
             }
-        }
+        });
         collect(outputs, h, every)
+    }
+
+    fn inside(&self, w: &[Tensor], x: &Tensor) -> Vec<(&'static str, Tensor)> {
+        let mut seen: Vec<Vec<(&'static str, Tensor)>> = Vec::new();
+        let _ = steps(w, x, |q| {
+            seen.push(q.iter().map(|(n, t)| (*n, t.shallow_clone())).collect())
+        });
+        stack_steps(seen)
     }
 
     fn libtorch(
@@ -113,4 +108,31 @@ impl HandWritten for Gru {
         let tape = tape.downcast_ref().expect("a GRU tape");
         with_layer(w, |lw| handwritten::backward(lw, tape, d_out, input_grad)).into_parts()
     }
+}
+
+/// The layer step by step (PyTorch's GRU: gates r, z and the candidate
+/// n), `seen` given each step's `h` and gates; returns the last `h`.
+fn steps(w: &[Tensor], x: &Tensor, mut seen: impl FnMut(&[(&'static str, &Tensor)])) -> Tensor {
+    let (w_ih, w_hh, b_ih, b_hh) = (&w[0], &w[1], &w[2], &w[3]);
+    let s = x.size();
+    // The candidate multiplies r by (W_hn h + b_hn): b_hh stays apart.
+    let gates_x = project(x, w_ih, b_ih).unbind(2);
+    let (w_hh_t, b_hh) = (w_hh.transpose(1, 2), b_hh.unsqueeze(1));
+    let mut h = Tensor::zeros([s[0], s[1], w_hh.size()[2]], (x.kind(), x.device()));
+    for gx in &gates_x {
+        let gh = b_hh.baddbmm(&h, &w_hh_t, 1, 1).chunk(3, 2);
+        let gi = gx.chunk(3, 2);
+        let r = (&gi[0] + &gh[0]).sigmoid();
+        let z = (&gi[1] + &gh[1]).sigmoid();
+        let n = (&gi[2] + &r * &gh[2]).tanh();
+        // PyTorch: h' = (1 - z) * n + z * h
+        h = (1.0 - &z) * &n + &z * &h;
+        seen(&[
+            ("h", &h),
+            ("gate_r", &r),
+            ("gate_z", &z),
+            ("candidate_n", &n),
+        ]);
+    }
+    h
 }
