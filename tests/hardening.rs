@@ -261,7 +261,10 @@ fn a_full_disk_never_leaves_partial_files_or_half_lines() {
         };
         let out = mount.join("run");
         let result = bin()
-            .args(with(&small(), &["--epochs", "3", "--checkpoint-every", "1", "--out", s(&out)]))
+            .args(with(
+                &small(),
+                &["--epochs", "3", "--checkpoint-every", "1", "--out", s(&out)],
+            ))
             .output()
             .unwrap();
         let stderr = String::from_utf8_lossy(&result.stderr);

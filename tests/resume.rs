@@ -36,29 +36,6 @@ const RUN: &[&str] = &[
     "--quiet",
 ];
 
-/// history.csv without its timing columns (seconds, train_seconds): the
-/// numbers a resumed run must reproduce.
-fn numbers(dir: &Path) -> Vec<String> {
-    let rows = csv_rows(&dir.join("history.csv"));
-    let timing: Vec<usize> = rows[0]
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.contains("seconds"))
-        .map(|(i, _)| i)
-        .collect();
-    assert_eq!(timing.len(), 2, "{:?}", rows[0]);
-    rows.iter()
-        .map(|r| {
-            r.iter()
-                .enumerate()
-                .filter(|(i, _)| !timing.contains(i))
-                .map(|(_, c)| c.as_str())
-                .collect::<Vec<_>>()
-                .join(",")
-        })
-        .collect()
-}
-
 /// A small deterministic stream of delays (xorshift), so a failure names
 /// the points it cut at.
 struct Delays(u64);
@@ -124,8 +101,8 @@ fn cut_until_finished(
 
 fn assert_same_run(cut: &Path, whole: &Path, cuts: &[Duration]) {
     assert_eq!(
-        numbers(cut),
-        numbers(whole),
+        history_numbers(cut),
+        history_numbers(whole),
         "history after cuts at {cuts:?}"
     );
     assert!(

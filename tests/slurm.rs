@@ -19,6 +19,10 @@ use std::{
 
 use common::*;
 
+/// One cluster at a time on this machine (its daemons' ports and munge's
+/// socket are fixed): each test holds this while its cluster runs.
+static ONE_CLUSTER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn cluster_script() -> PathBuf {
     repo().join("tests/slurm/local-cluster.sh")
 }
@@ -100,6 +104,20 @@ impl Drop for Cluster {
     }
 }
 
+/// Whether this machine can start a cluster (as root); CI must.
+fn can_run_slurm() -> bool {
+    if is_root() {
+        return true;
+    }
+    assert_ne!(
+        std::env::var("CI").as_deref(),
+        Ok("true"),
+        "CI must run the Slurm test: run it as root"
+    );
+    eprintln!("skipped: installing and starting Slurm needs root");
+    false
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -109,15 +127,10 @@ fn is_root() -> bool {
 
 #[test]
 fn a_job_array_survives_a_cancelled_task_and_its_resubmission() {
-    if !is_root() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI must run the Slurm test: run it as root"
-        );
-        eprintln!("skipped: installing and starting Slurm needs root");
+    if !can_run_slurm() {
         return;
     }
+    let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(&tmp.path().join("cluster"));
     let out = tmp.path().join("study");
@@ -230,28 +243,12 @@ fn a_job_array_survives_a_cancelled_task_and_its_resubmission() {
     }
 }
 
-/// history.csv of a run folder without its timing columns.
-fn numbers(dir: &Path) -> Vec<Vec<String>> {
-    let rows = csv_rows(&dir.join("history.csv"));
-    let keep: Vec<usize> = (0..rows[0].len())
-        .filter(|&i| !rows[0][i].contains("seconds"))
-        .collect();
-    rows.iter()
-        .map(|r| keep.iter().map(|&i| r[i].clone()).collect())
-        .collect()
-}
-
 #[test]
 fn requeued_and_time_limited_tasks_resume_from_their_checkpoints_bit_for_bit() {
-    if !is_root() {
-        assert_ne!(
-            std::env::var("CI").as_deref(),
-            Ok("true"),
-            "CI must run the Slurm test: run it as root"
-        );
-        eprintln!("skipped: installing and starting Slurm needs root");
+    if !can_run_slurm() {
         return;
     }
+    let _one = ONE_CLUSTER.lock().unwrap_or_else(|e| e.into_inner());
     let tmp = tempfile::tempdir().unwrap();
     let cluster = Cluster::start(&tmp.path().join("cluster"));
     let out = tmp.path().join("study");
@@ -333,7 +330,7 @@ fn requeued_and_time_limited_tasks_resume_from_their_checkpoints_bit_for_bit() {
     for name in names {
         let (cut, full) = (out.join(name), whole.join(name));
         assert_clean_history(&cut, 300);
-        assert_eq!(numbers(&cut), numbers(&full), "{name}");
+        assert_eq!(history_numbers(&cut), history_numbers(&full), "{name}");
         assert_eq!(
             fs::read(cut.join("model.safetensors")).unwrap(),
             fs::read(full.join("model.safetensors")).unwrap(),

@@ -294,17 +294,6 @@ fn a_second_sweep_on_the_same_folder_leaves_running_runs_alone() {
     run_ok(&args); // the lock died with the first sweep
 }
 
-/// history.csv of a run folder without its timing columns.
-fn numbers(dir: &Path) -> Vec<Vec<String>> {
-    let rows = csv_rows(&dir.join("history.csv"));
-    let keep: Vec<usize> = (0..rows[0].len())
-        .filter(|&i| !rows[0][i].contains("seconds"))
-        .collect();
-    rows.iter()
-        .map(|r| keep.iter().map(|&i| r[i].clone()).collect())
-        .collect()
-}
-
 #[test]
 fn sigterm_saves_the_running_runs_and_the_resumed_study_is_the_uninterrupted_one() {
     let tmp = tempfile::tempdir().unwrap();
@@ -360,8 +349,8 @@ fn sigterm_saves_the_running_runs_and_the_resumed_study_is_the_uninterrupted_one
     for name in [NAMES[0], NAMES[2]] {
         assert_clean_history(&out.join(name), 150);
         assert_eq!(
-            numbers(&out.join(name)),
-            numbers(&whole.join(name)),
+            history_numbers(&out.join(name)),
+            history_numbers(&whole.join(name)),
             "{name}"
         );
         assert_eq!(

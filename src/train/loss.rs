@@ -54,16 +54,20 @@ pub fn set_loss(loss: Loss, out: &Tensor, y: &Tensor) -> f64 {
     entries.sum(Kind::Float).double_value(&[]) / entries.numel() as f64
 }
 
+/// The gradients `vars` have (a frozen weight has none).
+fn defined_grads(vars: &[Tensor]) -> Vec<Tensor> {
+    vars.iter()
+        .map(Tensor::grad)
+        .filter(Tensor::defined)
+        .collect()
+}
+
 /// Each of K members' gradient's global 2-norm, `[K]`, as PyTorch's
 /// `clip_grad_norm_` takes it: the norm of each weight's gradient, then
 /// the norm of those. With K > 1 each variable is `[K, ...]`, member
 /// first; with one member, any shape. Zero where no gradient is defined.
 pub fn grad_norms(vars: &[Tensor], members: i64) -> Tensor {
-    let grads: Vec<Tensor> = vars
-        .iter()
-        .map(Tensor::grad)
-        .filter(Tensor::defined)
-        .collect();
+    let grads = defined_grads(vars);
     tch::no_grad(|| {
         if grads.is_empty() {
             let device = vars.first().map_or(tch::Device::Cpu, Tensor::device);
@@ -88,11 +92,7 @@ pub fn grad_norms(vars: &[Tensor], members: i64) -> Tensor {
 /// every gradient scaled by `min(1, max_norm / (norm + 1e-6))`, `norms`
 /// the members' global norms ([`grad_norms`]).
 pub fn clip_grad_norms(vars: &[Tensor], members: i64, max_norm: f64, norms: &Tensor) {
-    let grads: Vec<Tensor> = vars
-        .iter()
-        .map(Tensor::grad)
-        .filter(Tensor::defined)
-        .collect();
+    let grads = defined_grads(vars);
     tch::no_grad(|| {
         // As PyTorch's `max_norm / (total + 1e-6)` computes it: Python's
         // float / tensor is `reciprocal() * max_norm`.

@@ -164,6 +164,24 @@ pub fn largest_relative_loss(a: &[(f64, f64)], b: &[(f64, f64)]) -> f64 {
         .fold(0.0, f64::max)
 }
 
+/// A run folder's history.csv without its timing columns (`seconds`,
+/// `train_seconds`): what a resumed run must reproduce bit for bit.
+pub fn history_numbers(dir: &Path) -> Vec<Vec<String>> {
+    let rows = csv_rows(&dir.join("history.csv"));
+    let keep: Vec<usize> = (0..rows[0].len())
+        .filter(|&i| !rows[0][i].contains("seconds"))
+        .collect();
+    assert_eq!(
+        keep.len() + 2,
+        rows[0].len(),
+        "two timing columns: {:?}",
+        rows[0]
+    );
+    rows.iter()
+        .map(|r| keep.iter().map(|&i| r[i].clone()).collect())
+        .collect()
+}
+
 /// Epochs a run folder's history.csv holds.
 pub fn history_rows(dir: &Path) -> usize {
     fs::read_to_string(dir.join("history.csv"))

@@ -20,6 +20,16 @@ use flat::Flat;
 pub use keras::KerasAdam;
 use torch_adam::TorchAdam;
 
+/// Zeroes each of `vars`' gradients where it has one.
+fn zero_grads(vars: &mut [Tensor]) {
+    for v in vars {
+        let mut g = v.grad();
+        if g.defined() {
+            let _ = g.detach_().zero_();
+        }
+    }
+}
+
 /// Adam's betas, Keras's and PyTorch's defaults alike.
 const BETA1: f64 = 0.9;
 const BETA2: f64 = 0.999;

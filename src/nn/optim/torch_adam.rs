@@ -48,12 +48,7 @@ impl TorchAdam {
     }
 
     pub fn zero_grad(&mut self) {
-        for v in &mut self.vars {
-            let mut g = v.grad();
-            if g.defined() {
-                let _ = g.detach_().zero_();
-            }
-        }
+        super::zero_grads(&mut self.vars);
     }
 
     pub fn step(&mut self) {
