@@ -20,7 +20,12 @@ use common::commands::{doc_command, last_out, sh_commands};
 use common::*;
 
 /// The pages with commands, and what each test here runs.
-const PAGES: [&str; 3] = ["docs/experiment.md", "docs/studies.md", "docs/tasks.md"];
+const PAGES: [&str; 4] = [
+    "docs/experiment.md",
+    "docs/long-runs.md",
+    "docs/studies.md",
+    "docs/tasks.md",
+];
 
 /// The commands of a page, with their line numbers.
 fn commands(page: &str) -> Vec<(usize, String)> {
@@ -231,4 +236,24 @@ fn tasks_md_commands_run_as_written() {
         "the second command grew the suite to seeds 1..2"
     );
     assert!(is_file(&suite, "comparison.md"));
+}
+
+/// long-runs.md: a run, a second, both inspected and drawn side by side.
+#[test]
+fn long_runs_md_commands_run_as_written() {
+    let scratch = run_page("docs/long-runs.md");
+    let dir = scratch.path();
+    for run in ["runs/long", "runs/long-rnn"] {
+        assert!(is_file(&dir.join(run), "summary.json"), "{run}");
+        assert!(
+            !is_file(&dir.join(run), "checkpoint.safetensors"),
+            "{run}: a finished run keeps no checkpoint"
+        );
+    }
+    let csv = csv_rows(&dir.join("runs/long/inspect.csv"));
+    assert_eq!(
+        csv[0].join(","),
+        "row,step,layer,quantity,unit,value,input,marker,target,prediction"
+    );
+    assert!(fs::metadata(dir.join("inside.png")).unwrap().len() > 10_000);
 }
