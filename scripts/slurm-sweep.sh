@@ -64,13 +64,14 @@ echo "slurm-sweep: task ${SLURM_ARRAY_TASK_ID:-?} of ${SLURM_ARRAY_TASK_COUNT:-?
 # preemption or scontrol requeue Slurm sends SIGTERM to the sweep and its
 # runs itself (then requeues or ends the task): this shell waits while
 # they save their checkpoints.
-requeue=
+requeue= sweep=
+# Set before the sweep starts: a warning that came first would end this shell.
+trap 'requeue=1; [ -z "$sweep" ] || kill -TERM "$sweep" 2>/dev/null || true' USR1
+trap ':' TERM INT
 "$bin" sweep \
   --tasks multiply,blog-add --models rnn,lstm,gru --seq-lens 10,25,50,100,200 --seeds 1..3 --inits keras \
   --epochs 100 --jobs 4 --out "$submit/runs/study" "$@" &
 sweep=$!
-trap 'requeue=1; kill -TERM "$sweep" 2>/dev/null' USR1
-trap ':' TERM INT
 status=0
 # `wait` returns early when a trapped signal arrives: wait until the sweep ends.
 while :; do
